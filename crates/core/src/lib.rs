@@ -1,0 +1,34 @@
+//! Quorate's shared vocabulary.
+//!
+//! This crate holds what every other Quorate crate agrees on: identifiers,
+//! log [`Entry`]s, the [`Ready`] batch with its IO ordering contract, the
+//! error types, and the component traits ([`Protocol`], [`Consensus`],
+//! [`TxnCoordinator`], [`Transport`], [`Storage`], [`StateMachine`],
+//! [`Partitioner`], [`FailureDetector`]).
+//!
+//! Architecture invariant: nothing here performs IO, reads a clock, spawns a
+//! task or draws randomness. Protocols built on these types run unchanged in
+//! the tokio node driver, in the deterministic simulator and in unit tests.
+#![deny(missing_docs)]
+
+mod entry;
+mod error;
+mod ids;
+mod protocol;
+mod ready;
+mod status;
+mod storage;
+mod traits;
+
+pub use entry::{Entry, EntryKind, Snapshot, SnapshotMeta};
+pub use error::{ConfigError, StorageError, SubmitError};
+pub use ids::{GroupId, LogIndex, NodeId, ReadyId, RequestId, Term};
+pub use protocol::{
+    Committed, Consensus, Protocol, ProtocolConfig, TxnCoordinator, TxnDecision, TxnId,
+};
+pub use ready::Ready;
+pub use status::{Role, Status};
+pub use storage::{Recovered, Storage, WriteBatch};
+pub use traits::{
+    FailureDetector, Liveness, Partitioner, ShardId, StateMachine, Transport, TransportStats,
+};

@@ -1,0 +1,130 @@
+//! The remaining component traits: transport, state machine, partitioner,
+//! failure detector.
+
+use crate::error::StorageError;
+use crate::ids::{LogIndex, NodeId};
+use async_trait::async_trait;
+use bytes::Bytes;
+use serde::{de::DeserializeOwned, Serialize};
+
+/// Counters every transport keeps.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TransportStats {
+    /// Frames accepted by `send`.
+    pub frames_sent: u64,
+    /// Frames handed out by `recv`.
+    pub frames_received: u64,
+    /// Frames dropped because a per-peer queue was full, the peer is unknown
+    /// or unreachable, or a frame was oversized.
+    pub frames_dropped: u64,
+}
+
+/// Moves opaque frames between nodes.
+///
+/// Transports see bytes, never protocol types: the node encodes and decodes.
+/// Delivery is best effort: frames may be lost, duplicated or reordered,
+/// and protocols are built to tolerate that.
+///
+/// # To ensure correctness
+///
+/// - [`send`](Transport::send) never blocks and never waits for the peer:
+///   it queues the frame (in a bounded per-peer queue) or drops it and counts
+///   the drop. A slow or dead peer must never stall the caller.
+/// - [`recv`](Transport::recv) is cancel-safe: dropping its future before
+///   it completes loses no frame. (The node polls it inside `select!`.)
+/// - The `NodeId` that `recv` returns is the authenticated sender, never a
+///   value the sender merely claimed, when the transport offers
+///   authentication.
+/// - Every frame handed out is exactly a frame some peer passed to `send`.
+#[async_trait]
+pub trait Transport: Send + 'static {
+    /// Queues `frame` for delivery to `to`, or drops it (and counts it).
+    fn send(&self, to: NodeId, frame: Bytes);
+
+    /// Waits for the next frame addressed to this node. `None` once the
+    /// transport has shut down.
+    async fn recv(&mut self) -> Option<(NodeId, Bytes)>;
+
+    /// Counters since the transport was created.
+    fn stats(&self) -> TransportStats {
+        TransportStats::default()
+    }
+}
+
+/// The application's deterministic state machine, fed committed commands in
+/// log order.
+///
+/// # To ensure correctness
+///
+/// `apply` must be deterministic: the same commands in the same order give
+/// the same state and the same responses on every replica. No clocks, no
+/// randomness, no iteration over randomly seeded hash maps that reaches a
+/// response or a snapshot.
+pub trait StateMachine: Send + 'static {
+    /// A command, encoded by the node (postcard) into the log.
+    type Command: Serialize + DeserializeOwned + Send + 'static;
+    /// What applying a command returns to its submitter.
+    type Response: Send + 'static;
+
+    /// Applies the command at log position `index`.
+    fn apply(&mut self, index: LogIndex, command: Self::Command) -> Self::Response;
+
+    /// Serializes the whole state.
+    fn snapshot(&self) -> Bytes;
+
+    /// Replaces the whole state with a snapshot taken by
+    /// [`snapshot`](StateMachine::snapshot). A snapshot that does not decode
+    /// is [`StorageError::Corruption`] and leaves the state unchanged.
+    fn restore(&mut self, snapshot: &[u8]) -> Result<(), StorageError>;
+}
+
+/// Identifies one shard: a slice of the key space owned by one group.
+#[derive(
+    Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug, Serialize, serde::Deserialize,
+)]
+pub struct ShardId(pub u32);
+
+/// Maps keys to the shards that own them, and shards to the nodes that
+/// replicate them. Pure and synchronous.
+///
+/// # To ensure correctness
+///
+/// Every node holding the same partitioner state answers identically: no
+/// randomly seeded hashing.
+pub trait Partitioner: Send + Sync + 'static {
+    /// The shard that owns `key`.
+    fn shard_for(&self, key: &[u8]) -> ShardId;
+
+    /// The nodes that replicate `shard`, in preference order.
+    fn replicas(&self, shard: ShardId) -> Vec<NodeId>;
+}
+
+/// What a failure detector believes about a peer.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Liveness {
+    /// Heard from recently.
+    Alive,
+    /// Silent for longer than usual; not yet given up on.
+    Suspect {
+        /// Ticks since the last heartbeat.
+        silent_ticks: u64,
+    },
+    /// Silent long enough to be treated as failed.
+    Dead {
+        /// Ticks since the last heartbeat.
+        silent_ticks: u64,
+    },
+}
+
+/// Tells which peers are alive, suspected or dead. Sans-IO like the
+/// protocols: fed heartbeats and ticks, asked for verdicts.
+pub trait FailureDetector: Send + 'static {
+    /// Records a heartbeat (any sign of life) from `from` at the current tick.
+    fn heartbeat(&mut self, from: NodeId);
+
+    /// Advances logical time by one tick.
+    fn tick(&mut self);
+
+    /// The current verdict on `node`.
+    fn liveness(&self, node: NodeId) -> Liveness;
+}
