@@ -1,1 +1,5 @@
-//! quorate-sim
+//! Quorate's deterministic simulator.
+#![deny(missing_docs)]
+
+pub mod history;
+pub mod linearizability;
