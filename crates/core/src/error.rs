@@ -52,6 +52,14 @@ pub enum SubmitError {
     /// request was not appended.
     #[error("node stopped")]
     Stopped,
+    /// The command could not be encoded, or its committed entry could not be
+    /// decoded by the state machine's command type. A committed entry that
+    /// does not decode is skipped on every replica alike; it had no effect.
+    #[error("invalid command: {reason}")]
+    InvalidCommand {
+        /// The codec's complaint.
+        reason: String,
+    },
 }
 
 impl SubmitError {
