@@ -1,0 +1,156 @@
+//! Client requests: `submit` on the leader, forwarding from followers, and
+//! the answers that tell a follower where its forwarded request went.
+
+use crate::message::{Message, ProposeOutcome};
+use crate::raft::Raft;
+use bytes::Bytes;
+use quorate_core::{Entry, EntryKind, LogIndex, NodeId, RequestId, Role, SubmitError};
+
+impl Raft {
+    pub(crate) fn submit_request(&mut self, data: Bytes) -> Result<RequestId, SubmitError> {
+        if data.len() > self.config.request_bytes_max {
+            return Err(SubmitError::TooLarge {
+                size_bytes: data.len(),
+                limit_bytes: self.config.request_bytes_max,
+            });
+        }
+        let leader = self.role == Role::Leader;
+        let forward_to = match self.leader {
+            Some(leader) if leader != self.id && self.config.forward_proposals => Some(leader),
+            _ => None,
+        };
+        if !leader && forward_to.is_none() {
+            return Err(SubmitError::NotLeader {
+                leader_hint: self.leader,
+            });
+        }
+        if self.requests.len() >= self.config.pending_requests_max {
+            return Err(SubmitError::Busy {
+                in_flight: self.requests.len(),
+                limit: self.config.pending_requests_max,
+            });
+        }
+        if leader {
+            if let Some(error) = self.uncommitted_busy() {
+                return Err(error);
+            }
+            let id = self.requests.allocate();
+            let (index, term) = self.append_command(data);
+            self.requests.place(id, index, term, self.log.applied());
+            return Ok(id);
+        }
+        let to = forward_to.expect("forwarding target checked above");
+        let id = self.requests.allocate();
+        self.requests
+            .forwarded(id, self.ticks + u64::from(self.config.forward_ticks_max));
+        let message = Message::Propose {
+            term: self.term,
+            incarnation: self.incarnation,
+            request_id: id.0,
+            data,
+        };
+        if self.incarnation_durable {
+            self.send_now.push((to, message));
+        } else {
+            // The leader's answer is matched by incarnation; until this
+            // incarnation is durable a crash could reuse it.
+            self.send_after_persist.push((to, message));
+        }
+        Ok(id)
+    }
+
+    fn uncommitted_busy(&self) -> Option<SubmitError> {
+        let uncommitted = (self.log.last_index() - self.log.committed()) as usize;
+        (uncommitted >= self.config.uncommitted_entries_max).then_some(SubmitError::Busy {
+            in_flight: uncommitted,
+            limit: self.config.uncommitted_entries_max,
+        })
+    }
+
+    fn append_command(&mut self, data: Bytes) -> (LogIndex, u64) {
+        let index = self.log.last_index() + 1;
+        self.log.append(Entry {
+            index,
+            term: self.term,
+            kind: EntryKind::Command,
+            data,
+        });
+        (index, self.term)
+    }
+
+    /// Leader side of forwarding.
+    pub(crate) fn handle_propose(
+        &mut self,
+        from: NodeId,
+        incarnation: u64,
+        request_id: u64,
+        data: Bytes,
+    ) {
+        let outcome = if self.role != Role::Leader {
+            ProposeOutcome::NotLeader {
+                leader_hint: self.leader,
+            }
+        } else if data.len() > self.config.request_bytes_max {
+            ProposeOutcome::TooLarge {
+                size_bytes: data.len(),
+                limit_bytes: self.config.request_bytes_max,
+            }
+        } else if let Some(SubmitError::Busy { in_flight, limit }) = self.uncommitted_busy() {
+            ProposeOutcome::Busy { in_flight, limit }
+        } else {
+            let (index, term) = self.append_command(data);
+            ProposeOutcome::Placed { index, term }
+        };
+        // Not a promise about durable state: if we crash before writing the
+        // entry, no entry ever exists at (index, term), and the origin fails
+        // the request when another entry commits there.
+        let reply = Message::ProposeResponse {
+            term: self.term,
+            incarnation,
+            request_id,
+            outcome,
+        };
+        self.send_now.push((from, reply));
+    }
+
+    /// Origin side of forwarding.
+    pub(crate) fn handle_propose_response(
+        &mut self,
+        incarnation: u64,
+        request_id: u64,
+        outcome: ProposeOutcome,
+    ) {
+        if incarnation != self.incarnation || !self.requests.take_unplaced(request_id) {
+            // Meant for an earlier incarnation, answered twice, or already
+            // timed out.
+            self.drop_message();
+            return;
+        }
+        let id = RequestId(request_id);
+        match outcome {
+            ProposeOutcome::Placed { index, term } => {
+                self.requests.place(id, index, term, self.log.applied());
+            }
+            ProposeOutcome::NotLeader { leader_hint } => {
+                self.requests
+                    .reject(id, SubmitError::NotLeader { leader_hint });
+            }
+            ProposeOutcome::Busy { in_flight, limit } => {
+                self.requests
+                    .reject(id, SubmitError::Busy { in_flight, limit });
+            }
+            ProposeOutcome::TooLarge {
+                size_bytes,
+                limit_bytes,
+            } => {
+                self.requests.reject(
+                    id,
+                    SubmitError::TooLarge {
+                        size_bytes,
+                        limit_bytes,
+                    },
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,397 @@
+//! The Raft instance: state, role transitions, and the `Protocol` surface.
+//!
+//! The rules live in sibling modules as further `impl Raft` blocks:
+//! `election` (timers, PreVote, votes, CheckQuorum), `replication`
+//! (AppendEntries both ways, commit) and `proposals` (submit, forwarding).
+
+use crate::config::Config;
+use crate::hard_state::HardState;
+use crate::log::RaftLog;
+use crate::message::Message;
+use crate::progress::Progress;
+use crate::requests::Requests;
+use crate::rng::SplitMix64;
+use bytes::Bytes;
+use quorate_core::{
+    Committed, ConfigError, Entry, LogIndex, NodeId, Protocol, ProtocolConfig, Ready, ReadyId,
+    Recovered, RequestId, Role, Status, SubmitError, Term, WriteBatch,
+};
+use std::collections::BTreeMap;
+
+/// One Raft replica: a deterministic, sans-IO state machine.
+///
+/// Drive it through [`Protocol`]: feed `tick`, `step` and `submit`, then
+/// carry out each [`Ready`] in the order its documentation gives and hand it
+/// back with `advance`. Outputs are every committed entry in log order,
+/// [`EntryKind::Noop`](quorate_core::EntryKind::Noop) entries included (the
+/// driver skips them when applying); after a restart the whole log is handed
+/// out again from index 1, because without snapshots the state machine is
+/// rebuilt from scratch.
+#[derive(Debug)]
+pub struct Raft {
+    pub(crate) id: NodeId,
+    pub(crate) config: Config,
+    /// Every voter except this node, in id order.
+    pub(crate) peers: Vec<NodeId>,
+    pub(crate) role: Role,
+    pub(crate) term: Term,
+    pub(crate) vote: Option<NodeId>,
+    /// The vote is kept out of the hard state (only under the
+    /// `UnpersistedVote` mutant).
+    pub(crate) vote_volatile: bool,
+    pub(crate) leader: Option<NodeId>,
+    pub(crate) log: RaftLog,
+    pub(crate) incarnation: u64,
+    /// False until the hard state carrying `incarnation` is durable;
+    /// forwarded proposals wait for it.
+    pub(crate) incarnation_durable: bool,
+    /// The hard state last handed to storage.
+    pub(crate) hard_state_written: HardState,
+    pub(crate) rng: SplitMix64,
+    /// Ticks since this instance started.
+    pub(crate) ticks: u64,
+    pub(crate) election_elapsed: u32,
+    pub(crate) heartbeat_elapsed: u32,
+    /// This round's randomized election timeout.
+    pub(crate) election_timeout: u32,
+    /// Votes received in the current (pre-)election.
+    pub(crate) votes: BTreeMap<NodeId, bool>,
+    /// Leader only: one entry per peer.
+    pub(crate) progress: BTreeMap<NodeId, Progress>,
+    pub(crate) requests: Requests,
+    /// Messages for the next Ready. Drained by every `ready()`; between two
+    /// of them each input adds at most a few messages per peer.
+    pub(crate) send_now: Vec<(NodeId, Message)>,
+    pub(crate) send_after_persist: Vec<(NodeId, Message)>,
+    pub(crate) ready_id_last: u64,
+    pub(crate) outstanding: Option<ReadyId>,
+    pub(crate) dropped_messages: u64,
+}
+
+impl Raft {
+    pub(crate) fn quorum(&self) -> usize {
+        let voters = self.peers.len() + 1;
+        voters / 2 + 1
+    }
+
+    pub(crate) fn is_member(&self, node: NodeId) -> bool {
+        node == self.id || self.peers.contains(&node)
+    }
+
+    pub(crate) fn drop_message(&mut self) {
+        self.dropped_messages += 1;
+    }
+
+    /// The hard state as it should be on disk.
+    pub(crate) fn hard_state(&self) -> HardState {
+        HardState {
+            term: self.term,
+            vote: if self.vote_volatile { None } else { self.vote },
+            commit: self.log.committed(),
+            incarnation: self.incarnation,
+        }
+    }
+
+    pub(crate) fn reset_election_timer(&mut self) {
+        self.election_elapsed = 0;
+        self.heartbeat_elapsed = 0;
+        self.election_timeout = self.rng.range(
+            self.config.election_ticks_min,
+            self.config.election_ticks_max,
+        );
+    }
+
+    /// Moves to a new term, forgetting the vote (§5.1).
+    fn set_term(&mut self, term: Term) {
+        assert!(
+            term >= self.term,
+            "term must never decrease: {} -> {term}",
+            self.term
+        );
+        if term > self.term {
+            self.term = term;
+            self.vote = None;
+            self.vote_volatile = false;
+            // The leader we forwarded to is gone; its answers would be
+            // dropped as stale, so nothing else would resolve them.
+            self.requests
+                .fail_unplaced("term changed before the leader answered");
+        }
+    }
+
+    /// Leaves whatever role we had. A leader's pending requests cannot be
+    /// tracked through someone else's leadership, so they fail as
+    /// indeterminate.
+    fn leave_role(&mut self) {
+        if self.role == Role::Leader {
+            self.requests
+                .fail_all("leadership lost before the entry committed");
+        }
+        self.progress.clear();
+        self.votes.clear();
+    }
+
+    pub(crate) fn become_follower(&mut self, term: Term, leader: Option<NodeId>) {
+        self.leave_role();
+        self.set_term(term);
+        self.role = Role::Follower;
+        self.leader = leader;
+        self.reset_election_timer();
+    }
+
+    pub(crate) fn become_pre_candidate(&mut self) {
+        self.leave_role();
+        self.role = Role::PreCandidate;
+        self.leader = None;
+        self.reset_election_timer();
+    }
+
+    pub(crate) fn become_candidate(&mut self) {
+        self.leave_role();
+        let term = self.term + 1;
+        self.set_term(term);
+        self.vote = Some(self.id);
+        self.role = Role::Candidate;
+        self.leader = None;
+        self.reset_election_timer();
+    }
+
+    pub(crate) fn become_leader(&mut self) {
+        assert_eq!(
+            self.role,
+            Role::Candidate,
+            "only a candidate becomes leader (n{} term {})",
+            self.id.0,
+            self.term
+        );
+        self.leave_role();
+        self.role = Role::Leader;
+        self.leader = Some(self.id);
+        self.reset_election_timer();
+        let last = self.log.last_index();
+        for &peer in &self.peers {
+            self.progress.insert(peer, Progress::new(last));
+        }
+        // §5.4.2 / §8: a new leader commits entries of earlier terms only
+        // through an entry of its own term; append one at once.
+        self.log.append(Entry {
+            index: last + 1,
+            term: self.term,
+            kind: quorate_core::EntryKind::Noop,
+            data: Bytes::new(),
+        });
+    }
+}
+
+impl Protocol for Raft {
+    type Message = Message;
+    type Config = Config;
+    type Request = Bytes;
+    type Output = Committed;
+
+    fn restore(id: NodeId, config: Config, recovered: Recovered) -> Result<Self, ConfigError> {
+        config.validate()?;
+        if !config.members.contains(&id) {
+            return Err(ConfigError::new(
+                "members",
+                format!("must contain this node's id {id}"),
+            ));
+        }
+        if recovered.snapshot.is_some() {
+            return Err(ConfigError::new(
+                "snapshot",
+                "snapshots are not supported yet by quorate-raft",
+            ));
+        }
+        let hard_state = match &recovered.hard_state {
+            Some(bytes) => HardState::decode(bytes).map_err(|e| {
+                ConfigError::new(
+                    "hard_state",
+                    format!("recovered hard state does not decode: {e}"),
+                )
+            })?,
+            None => HardState::default(),
+        };
+        let mut term_previous = 0;
+        for (offset, entry) in recovered.entries.iter().enumerate() {
+            if entry.index != offset as LogIndex + 1 {
+                return Err(ConfigError::new(
+                    "entries",
+                    format!(
+                        "recovered log is not contiguous from 1: position {offset} holds index {}",
+                        entry.index
+                    ),
+                ));
+            }
+            if entry.term < term_previous {
+                return Err(ConfigError::new(
+                    "entries",
+                    format!("recovered entry {} has a decreasing term", entry.index),
+                ));
+            }
+            term_previous = entry.term;
+        }
+        if recovered.hard_state.is_some() && term_previous > hard_state.term {
+            return Err(ConfigError::new(
+                "hard_state",
+                format!(
+                    "recovered term {} is below the last entry's term {term_previous}",
+                    hard_state.term
+                ),
+            ));
+        }
+        let last = recovered.entries.len() as LogIndex;
+        if hard_state.commit > last {
+            return Err(ConfigError::new(
+                "hard_state",
+                format!(
+                    "recovered commit index {} is beyond the recovered log (last index {last})",
+                    hard_state.commit
+                ),
+            ));
+        }
+        let peers: Vec<NodeId> = {
+            let mut p: Vec<NodeId> = config
+                .members
+                .iter()
+                .copied()
+                .filter(|&m| m != id)
+                .collect();
+            p.sort();
+            p
+        };
+        let rng = SplitMix64::new(config.seed, id.0);
+        let mut raft = Raft {
+            id,
+            peers,
+            role: Role::Follower,
+            term: hard_state.term.max(term_previous),
+            vote: hard_state.vote,
+            vote_volatile: false,
+            leader: None,
+            log: RaftLog::recovered(recovered.entries, hard_state.commit),
+            // A new incarnation per restart; persisted by the first Ready.
+            incarnation: hard_state.incarnation + 1,
+            incarnation_durable: false,
+            hard_state_written: hard_state,
+            rng,
+            ticks: 0,
+            election_elapsed: 0,
+            heartbeat_elapsed: 0,
+            election_timeout: 0,
+            votes: BTreeMap::new(),
+            progress: BTreeMap::new(),
+            requests: Requests::default(),
+            send_now: Vec::new(),
+            send_after_persist: Vec::new(),
+            ready_id_last: 0,
+            outstanding: None,
+            dropped_messages: 0,
+            config,
+        };
+        raft.reset_election_timer();
+        Ok(raft)
+    }
+
+    fn tick(&mut self) {
+        self.ticks += 1;
+        self.requests.expire(self.ticks);
+        if self.role == Role::Leader {
+            self.tick_leader();
+        } else {
+            self.tick_election();
+        }
+    }
+
+    fn step(&mut self, from: NodeId, message: Message) {
+        self.step_message(from, message);
+    }
+
+    fn submit(&mut self, request: Bytes) -> Result<RequestId, SubmitError> {
+        self.submit_request(request)
+    }
+
+    fn ready(&mut self) -> Option<Ready<Message, Committed>> {
+        if self.outstanding.is_some() {
+            return None;
+        }
+        if self.role == Role::Leader {
+            self.flush_appends();
+        }
+        let mut ready = Ready::new(ReadyId(self.ready_id_last + 1));
+
+        let write = self.log.take_write();
+        let hard_state = self.hard_state();
+        let hard_state_changed = hard_state != self.hard_state_written;
+        if write.is_some() || hard_state_changed {
+            let written = self.hard_state_written;
+            // A commit index alone is a hint that may be lost; everything
+            // else is a promise and must be synced.
+            let sync = write.is_some()
+                || hard_state.term != written.term
+                || hard_state.vote != written.vote
+                || hard_state.incarnation != written.incarnation;
+            let (truncate_from, entries) = match write {
+                Some(w) => (w.truncate_from, w.entries),
+                None => (None, Vec::new()),
+            };
+            ready.persist = Some(WriteBatch {
+                hard_state: hard_state_changed.then(|| hard_state.encode()),
+                truncate_from,
+                entries,
+                sync,
+                ..WriteBatch::default()
+            });
+            self.hard_state_written = hard_state;
+        }
+
+        // Taken after the write: every entry handed out is in the log that
+        // will be durable once `persist` completes, and the driver applies
+        // outputs only after that.
+        for entry in self.log.take_committed(self.config.ready_outputs_max) {
+            let request = self.requests.on_committed(entry.index, entry.term);
+            ready.outputs.push(Committed { entry, request });
+        }
+        ready.failed = self.requests.take_failed();
+        ready.send_now = std::mem::take(&mut self.send_now);
+        ready.send_after_persist = std::mem::take(&mut self.send_after_persist);
+
+        if ready.is_empty() {
+            return None;
+        }
+        self.ready_id_last += 1;
+        self.outstanding = Some(ready.id);
+        Some(ready)
+    }
+
+    fn advance(&mut self, ready: ReadyId) {
+        assert_eq!(
+            self.outstanding,
+            Some(ready),
+            "advance must name the one outstanding Ready (n{})",
+            self.id.0
+        );
+        self.outstanding = None;
+        self.log.write_done();
+        if self.hard_state_written.incarnation == self.incarnation {
+            self.incarnation_durable = true;
+        }
+        if self.role == Role::Leader {
+            // Our own log now counts towards the commit quorum.
+            self.maybe_commit();
+        }
+    }
+
+    fn status(&self) -> Status {
+        Status {
+            id: self.id,
+            role: self.role,
+            term: self.term,
+            leader: self.leader,
+            commit_index: self.log.committed(),
+            applied_index: self.log.applied(),
+            last_index: self.log.last_index(),
+            dropped_messages: self.dropped_messages,
+        }
+    }
+}
