@@ -1,0 +1,312 @@
+//! The driver: the one task that owns a protocol instance and carries out its
+//! [`Ready`] batches. This is the single implementation of the Ready contract
+//! (see `docs/ready-contract.md`).
+
+use crate::handle::{NodeStatus, Shared, Submission};
+use crate::options::NodeOptions;
+use crate::pending::PendingTable;
+use crate::sync::{lock, Arc, Ordering};
+use crate::wire;
+use futures::FutureExt;
+use quorate_core::{
+    Committed, Consensus, EntryKind, LogIndex, NodeId, Ready, StateMachine, Storage, StorageError,
+    SubmitError, Transport,
+};
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::MissedTickBehavior;
+
+/// Why the driver loop ended.
+enum Exit {
+    /// `shutdown()` was called, or every handle was dropped.
+    Shutdown,
+    /// Storage failed; nothing more may be acknowledged.
+    Fatal(StorageError),
+}
+
+/// The driver's inputs from the handles.
+pub(crate) struct Inbox<R> {
+    pub(crate) mailbox: mpsc::Receiver<Submission<R>>,
+    pub(crate) status: mpsc::Receiver<oneshot::Sender<NodeStatus>>,
+    pub(crate) shutdown: watch::Receiver<bool>,
+}
+
+/// One protocol instance with its components.
+pub(crate) struct Driver<P: Consensus, S: StateMachine, T, St> {
+    pub(crate) id: NodeId,
+    pub(crate) options: NodeOptions,
+    pub(crate) protocol: P,
+    pub(crate) state_machine: S,
+    pub(crate) transport: T,
+    pub(crate) storage: St,
+    pub(crate) inbox: Inbox<S::Response>,
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) pending: PendingTable<S::Response>,
+    pub(crate) applied_index: LogIndex,
+    pub(crate) garbage_frames: u64,
+    pub(crate) undecodable_commands: u64,
+    /// The previous turn stopped at `readies_per_turn_max` with work left.
+    pub(crate) more_ready: bool,
+    pub(crate) transport_closed: bool,
+}
+
+impl<P, S, T, St> Driver<P, S, T, St>
+where
+    P: Consensus,
+    S: StateMachine,
+    T: Transport,
+    St: Storage,
+{
+    /// Runs until shutdown or a fatal error, then fails everything pending,
+    /// publishes the final status, drops the components and signals
+    /// `exited`.
+    pub(crate) async fn run(mut self, exited: watch::Sender<bool>) {
+        let exit = self.serve().await;
+        let fatal_error = match exit {
+            Exit::Shutdown => {
+                tracing::info!("node shutting down");
+                None
+            }
+            Exit::Fatal(error) => {
+                tracing::error!(node = %self.id, %error, "storage failed; node halted");
+                Some(error.to_string())
+            }
+        };
+        self.stop(fatal_error);
+        // Drop the transport and storage before reporting the exit, so that a
+        // caller of `shutdown()` may reuse them at once.
+        drop(self);
+        let _ = exited.send(true);
+    }
+
+    async fn serve(&mut self) -> Exit {
+        let mut ticker = tokio::time::interval(self.options.tick_interval);
+        // After a stall, do not fire a burst of ticks: that would look like a
+        // long silence to the protocol and start needless elections.
+        ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
+        // The first tick of an interval completes at once; skip it so that
+        // tick counts start from the start of the node.
+        ticker.tick().await;
+        loop {
+            tokio::select! {
+                biased;
+                changed = self.inbox.shutdown.changed() => {
+                    if changed.is_err() || *self.inbox.shutdown.borrow() {
+                        return Exit::Shutdown;
+                    }
+                }
+                // Ticks first: they are ready at most once per interval, so
+                // they cannot starve the rest, and a node under load must
+                // still heartbeat.
+                _ = ticker.tick() => self.protocol.tick(),
+                // Peer traffic before client traffic: acknowledgements free
+                // room, new commands take it.
+                frame = self.transport.recv(), if !self.transport_closed => match frame {
+                    Some((from, frame)) => self.on_frame(from, &frame),
+                    None => {
+                        tracing::warn!("transport closed; node continues without peers");
+                        self.transport_closed = true;
+                    }
+                },
+                Some(reply) = self.inbox.status.recv() => {
+                    let _ = reply.send(self.status());
+                }
+                submission = self.inbox.mailbox.recv() => match submission {
+                    Some(submission) => self.on_submission(submission),
+                    // Every handle is gone: nobody can submit or shut down.
+                    None => return Exit::Shutdown,
+                },
+                () = std::future::ready(()), if self.more_ready => {}
+            }
+            self.drain_inputs();
+            if let Err(error) = self.carry_out_readies().await {
+                return Exit::Fatal(error);
+            }
+        }
+    }
+
+    /// Takes whatever else is already waiting, up to the per-turn limits, so
+    /// that one `Ready` carries many commands and acknowledgements.
+    fn drain_inputs(&mut self) {
+        for _ in 0..self.options.frames_per_turn_max {
+            if self.transport_closed {
+                break;
+            }
+            // `recv` is cancel-safe, so polling it once and dropping the
+            // future loses nothing.
+            match self.transport.recv().now_or_never() {
+                Some(Some((from, frame))) => self.on_frame(from, &frame),
+                Some(None) => self.transport_closed = true,
+                None => break,
+            }
+        }
+        for _ in 0..self.options.commands_per_turn_max {
+            match self.inbox.mailbox.try_recv() {
+                Ok(submission) => self.on_submission(submission),
+                Err(_) => break,
+            }
+        }
+    }
+
+    fn on_frame(&mut self, from: NodeId, frame: &[u8]) {
+        match wire::decode_frame::<P::Message>(self.options.group, frame) {
+            Ok(message) => self.protocol.step(from, message),
+            Err(error) => {
+                self.garbage_frames += 1;
+                tracing::debug!(%from, %error, "dropped an undecodable frame");
+            }
+        }
+    }
+
+    fn on_submission(&mut self, submission: Submission<S::Response>) {
+        let Submission { data, reply } = submission;
+        if self.pending.is_full() {
+            let _ = reply.send(Err(SubmitError::Busy {
+                in_flight: self.pending.len(),
+                limit: self.pending.capacity(),
+            }));
+            return;
+        }
+        match self.protocol.submit(data) {
+            Ok(request) => self.pending.insert(request, reply),
+            Err(error) => {
+                let _ = reply.send(Err(error));
+            }
+        }
+    }
+
+    /// Carries out `Ready` batches until the protocol has none, or the
+    /// per-turn limit is reached.
+    async fn carry_out_readies(&mut self) -> Result<(), StorageError> {
+        for _ in 0..self.options.readies_per_turn_max {
+            let Some(ready) = self.protocol.ready() else {
+                self.more_ready = false;
+                return Ok(());
+            };
+            self.carry_out(ready).await?;
+        }
+        self.more_ready = true;
+        Ok(())
+    }
+
+    /// The Ready contract, steps 1–5 (see [`Ready`]).
+    async fn carry_out(&mut self, ready: Ready<P::Message, Committed>) -> Result<(), StorageError> {
+        let Ready {
+            id,
+            send_now,
+            persist,
+            send_after_persist,
+            outputs,
+            failed,
+        } = ready;
+
+        // 1. Messages that do not depend on this batch's durable state.
+        self.send_all(send_now);
+
+        // 2. Make the batch durable. On failure, stop here: nothing below may
+        // happen, since it would promise state that may not exist.
+        let mut installed_snapshot = None;
+        if let Some(batch) = persist {
+            installed_snapshot = batch.snapshot.clone();
+            self.storage.write(batch).await?;
+        }
+
+        // 3. Messages that promise durable state (votes, acknowledgements).
+        self.send_all(send_after_persist);
+
+        // 4. A snapshot received from a peer replaces the state machine, then
+        // decided outputs are applied in order and their submitters answered.
+        if let Some(snapshot) = installed_snapshot {
+            if snapshot.meta.last_index > self.applied_index {
+                self.state_machine.restore(&snapshot.data)?;
+                self.applied_index = snapshot.meta.last_index;
+            }
+        }
+        for committed in outputs {
+            self.apply(committed);
+        }
+        for (request, error) in failed {
+            self.pending.answer(request, Err(error));
+        }
+
+        // 5. Only now may the protocol count the batch as durable.
+        self.protocol.advance(id);
+        Ok(())
+    }
+
+    fn send_all(&mut self, messages: Vec<(NodeId, P::Message)>) {
+        for (to, message) in messages {
+            let frame = wire::encode_frame(self.options.group, &message);
+            self.transport.send(to, frame);
+        }
+    }
+
+    fn apply(&mut self, committed: Committed) {
+        let Committed { entry, request } = committed;
+        if entry.index <= self.applied_index {
+            // Covered by a snapshot the state machine already holds.
+            tracing::debug!(
+                index = entry.index,
+                "skipped an output at or below the applied index"
+            );
+            return;
+        }
+        self.applied_index = entry.index;
+        match entry.kind {
+            EntryKind::Command => {
+                let result = match wire::decode_command::<S::Command>(&entry.data) {
+                    Ok(command) => Ok(self.state_machine.apply(entry.index, command)),
+                    Err(error) => {
+                        // Every replica fails to decode the same bytes the
+                        // same way, so skipping keeps replicas identical.
+                        self.undecodable_commands += 1;
+                        tracing::warn!(index = entry.index, %error, "skipped an undecodable command");
+                        Err(SubmitError::InvalidCommand {
+                            reason: error.to_string(),
+                        })
+                    }
+                };
+                if let Some(request) = request {
+                    self.pending.answer(request, result);
+                }
+            }
+            EntryKind::Noop | EntryKind::Membership => {}
+        }
+    }
+
+    fn status(&self) -> NodeStatus {
+        NodeStatus {
+            protocol: self.protocol.status(),
+            applied_index: self.applied_index,
+            garbage_frames: self.garbage_frames,
+            undecodable_commands: self.undecodable_commands,
+            transport: self.transport.stats(),
+            pending_requests: self.pending.len(),
+            stopped: false,
+            fatal_error: None,
+        }
+    }
+
+    /// Fails everything in flight and publishes the final status.
+    fn stop(&mut self, fatal_error: Option<String>) {
+        self.shared.stopped.store(true, Ordering::Release);
+        // The protocol had these: they may commit elsewhere.
+        self.pending.fail_all(&SubmitError::Indeterminate {
+            reason: "node stopped",
+        });
+        let mut status = self.status();
+        status.stopped = true;
+        status.fatal_error = fatal_error;
+        // Publish before closing the channels: a `status()` call that finds
+        // them closed reads this.
+        *lock(&self.shared.final_status) = Some(status.clone());
+        // These never reached the protocol: they certainly had no effect.
+        self.inbox.mailbox.close();
+        while let Ok(submission) = self.inbox.mailbox.try_recv() {
+            let _ = submission.reply.send(Err(SubmitError::Stopped));
+        }
+        self.inbox.status.close();
+        while let Ok(reply) = self.inbox.status.try_recv() {
+            let _ = reply.send(status.clone());
+        }
+    }
+}

@@ -1,0 +1,230 @@
+//! [`Node`]: the handle applications hold, and what it shares with the
+//! driver task.
+
+use crate::pending::Reply;
+use crate::sync::{lock, Arc, AtomicBool, Mutex, Ordering};
+use crate::wire;
+use quorate_core::{
+    Consensus, LogIndex, NodeId, StateMachine, Status, SubmitError, TransportStats,
+};
+use std::fmt;
+use std::marker::PhantomData;
+use tokio::sync::{mpsc, oneshot, watch};
+
+/// A point-in-time view of a node: the protocol's status plus the driver's
+/// counters.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct NodeStatus {
+    /// The protocol's own view (role, term, leader, commit index...).
+    pub protocol: Status,
+    /// Highest log index applied to the state machine.
+    pub applied_index: LogIndex,
+    /// Inbound frames dropped because they did not decode (garbage, another
+    /// wire version, another group).
+    pub garbage_frames: u64,
+    /// Committed commands skipped because they did not decode.
+    pub undecodable_commands: u64,
+    /// The transport's counters.
+    pub transport: TransportStats,
+    /// Requests submitted to the protocol and not yet answered.
+    pub pending_requests: usize,
+    /// True once the node has stopped (shut down or halted).
+    pub stopped: bool,
+    /// Why the node halted, when a fatal error (a storage failure) stopped it.
+    pub fatal_error: Option<String>,
+}
+
+/// Where a submitter waits for the driver's answer.
+type Answer<R> = oneshot::Receiver<Result<R, SubmitError>>;
+
+/// A submission ready to send, and where its answer will arrive.
+type Prepared<R> = (Submission<R>, Answer<R>);
+
+/// A client command on its way to the driver.
+pub(crate) struct Submission<R> {
+    /// The command, already encoded (on the caller's task, off the driver's).
+    pub(crate) data: bytes::Bytes,
+    pub(crate) reply: Reply<R>,
+}
+
+/// State the driver publishes for handles.
+#[derive(Debug, Default)]
+pub(crate) struct Shared {
+    /// Set once the driver has stopped accepting work.
+    pub(crate) stopped: AtomicBool,
+    /// The status at the moment the driver stopped, for `status()` calls
+    /// that arrive afterwards.
+    pub(crate) final_status: Mutex<Option<NodeStatus>>,
+}
+
+/// The channels a handle uses to reach the driver.
+pub(crate) struct Channels<R> {
+    pub(crate) mailbox: mpsc::Sender<Submission<R>>,
+    pub(crate) status: mpsc::Sender<oneshot::Sender<NodeStatus>>,
+    pub(crate) shutdown: watch::Sender<bool>,
+    pub(crate) exited: watch::Receiver<bool>,
+}
+
+struct Inner<S: StateMachine> {
+    id: NodeId,
+    command_bytes_max: usize,
+    channels: Channels<S::Response>,
+    shared: Arc<Shared>,
+}
+
+/// A handle to one running protocol instance (one replica of one group).
+///
+/// Cheap to clone; `Send + Sync`. When the last handle is dropped the node
+/// shuts down as if [`shutdown`](Node::shutdown) had been called.
+pub struct Node<P: Consensus, S: StateMachine> {
+    inner: Arc<Inner<S>>,
+    _protocol: PhantomData<fn() -> P>,
+}
+
+impl<P: Consensus, S: StateMachine> Clone for Node<P, S> {
+    fn clone(&self) -> Self {
+        Node {
+            inner: Arc::clone(&self.inner),
+            _protocol: PhantomData,
+        }
+    }
+}
+
+impl<P: Consensus, S: StateMachine> fmt::Debug for Node<P, S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Node")
+            .field("id", &self.inner.id)
+            .field(
+                "stopped",
+                &self.inner.shared.stopped.load(Ordering::Acquire),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl<P: Consensus, S: StateMachine> Node<P, S> {
+    pub(crate) fn new(
+        id: NodeId,
+        command_bytes_max: usize,
+        channels: Channels<S::Response>,
+        shared: Arc<Shared>,
+    ) -> Self {
+        Node {
+            inner: Arc::new(Inner {
+                id,
+                command_bytes_max,
+                channels,
+                shared,
+            }),
+            _protocol: PhantomData,
+        }
+    }
+
+    /// This node's id.
+    pub fn id(&self) -> NodeId {
+        self.inner.id
+    }
+
+    /// Submits `command` and waits until it has been applied to the state
+    /// machine, returning the state machine's response.
+    ///
+    /// Waits for room when the mailbox is full (see
+    /// [`try_submit`](Node::try_submit) to fail fast instead).
+    ///
+    /// # Errors
+    ///
+    /// - [`SubmitError::NotLeader`]: this node does not lead (and the protocol
+    ///   does not forward); retry at the hint.
+    /// - [`SubmitError::Busy`]: too many requests in flight; back off.
+    /// - [`SubmitError::TooLarge`], [`SubmitError::InvalidCommand`]: the
+    ///   command was refused, it had no effect.
+    /// - [`SubmitError::Indeterminate`]: the command was appended but its
+    ///   fate is unknown here (leadership changed, the node stopped).
+    /// - [`SubmitError::Stopped`]: the node had stopped; no effect.
+    pub async fn submit(&self, command: S::Command) -> Result<S::Response, SubmitError> {
+        let (submission, answer) = self.prepare(&command)?;
+        self.inner
+            .channels
+            .mailbox
+            .send(submission)
+            .await
+            .map_err(|_| SubmitError::Stopped)?;
+        Self::await_answer(answer).await
+    }
+
+    /// Like [`submit`](Node::submit), but fails with
+    /// [`SubmitError::Busy`] at once when the mailbox is full instead of
+    /// waiting for room.
+    pub async fn try_submit(&self, command: S::Command) -> Result<S::Response, SubmitError> {
+        let (submission, answer) = self.prepare(&command)?;
+        let mailbox = &self.inner.channels.mailbox;
+        mailbox.try_send(submission).map_err(|error| match error {
+            mpsc::error::TrySendError::Full(_) => SubmitError::Busy {
+                in_flight: mailbox.max_capacity(),
+                limit: mailbox.max_capacity(),
+            },
+            mpsc::error::TrySendError::Closed(_) => SubmitError::Stopped,
+        })?;
+        Self::await_answer(answer).await
+    }
+
+    fn prepare(&self, command: &S::Command) -> Result<Prepared<S::Response>, SubmitError> {
+        if self.inner.shared.stopped.load(Ordering::Acquire) {
+            return Err(SubmitError::Stopped);
+        }
+        let data = wire::encode_command(command).map_err(|error| SubmitError::InvalidCommand {
+            reason: error.to_string(),
+        })?;
+        if data.len() > self.inner.command_bytes_max {
+            return Err(SubmitError::TooLarge {
+                size_bytes: data.len(),
+                limit_bytes: self.inner.command_bytes_max,
+            });
+        }
+        let (reply, answer) = oneshot::channel();
+        Ok((Submission { data, reply }, answer))
+    }
+
+    async fn await_answer(answer: Answer<S::Response>) -> Result<S::Response, SubmitError> {
+        // The driver answers every submission it takes, even when stopping;
+        // a dropped reply means the submission never reached the protocol.
+        answer.await.unwrap_or(Err(SubmitError::Stopped))
+    }
+
+    /// The node's current status; after the node stopped, its status at that
+    /// moment.
+    pub async fn status(&self) -> NodeStatus {
+        let (reply, answer) = oneshot::channel();
+        if self.inner.channels.status.send(reply).await.is_ok() {
+            if let Ok(status) = answer.await {
+                return status;
+            }
+        }
+        // The driver has gone; it published its final status before closing
+        // its channels.
+        lock(&self.inner.shared.final_status)
+            .clone()
+            .expect("a stopped driver publishes its final status")
+    }
+
+    /// True once the node has stopped (shut down or halted by a fatal error).
+    pub fn is_stopped(&self) -> bool {
+        self.inner.shared.stopped.load(Ordering::Acquire)
+    }
+
+    /// Stops the node and waits until it has: every pending request is
+    /// failed (`Indeterminate` if the protocol had it, `Stopped` if it was
+    /// still in the mailbox), and the transport and storage are dropped, so
+    /// a new node can be started from the same storage.
+    ///
+    /// Idempotent; other handles see the node as stopped.
+    pub async fn shutdown(&self) {
+        // Fails only if the driver is already gone.
+        let _ = self.inner.channels.shutdown.send(true);
+        let mut exited = self.inner.channels.exited.clone();
+        // An error means the driver dropped its sender, which it only does
+        // after exiting.
+        let _ = exited.wait_for(|exited| *exited).await;
+    }
+}

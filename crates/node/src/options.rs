@@ -1,0 +1,100 @@
+//! [`NodeOptions`]: the driver's tunables.
+
+use quorate_core::{ConfigError, GroupId};
+use std::time::Duration;
+
+/// The node driver's tunables. A plain struct: every field public,
+/// [`Default`] for the rest, [`validate`](NodeOptions::validate) checks them.
+///
+/// Protocol tunables (election timeouts in ticks, batch sizes) live in the
+/// protocol's own config; these say how the driver runs it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NodeOptions {
+    /// Real time per protocol tick. A protocol's timeouts are counted in
+    /// ticks, so this scales all of them.
+    pub tick_interval: Duration,
+    /// The group this protocol instance serves; frames for other groups are
+    /// dropped and counted as garbage.
+    pub group: GroupId,
+    /// Client commands the mailbox holds. [`Node::submit`] waits for room;
+    /// [`Node::try_submit`] fails with `Busy` when it is full.
+    ///
+    /// [`Node::submit`]: crate::Node::submit
+    /// [`Node::try_submit`]: crate::Node::try_submit
+    pub mailbox_capacity: usize,
+    /// Requests submitted to the protocol and not yet answered. Beyond it
+    /// new commands fail with `Busy` (the protocol may have a lower limit).
+    pub pending_requests_max: usize,
+    /// Largest encoded command accepted; larger ones fail with `TooLarge`.
+    pub command_bytes_max: usize,
+    /// Client commands taken from the mailbox per turn, before the protocol
+    /// is asked for a `Ready`: the batching limit.
+    pub commands_per_turn_max: usize,
+    /// Inbound frames taken per turn, before the protocol is asked for a
+    /// `Ready`.
+    pub frames_per_turn_max: usize,
+    /// `Ready` batches carried out per turn before the driver looks at its
+    /// inputs again (it comes straight back if more are waiting).
+    pub readies_per_turn_max: usize,
+}
+
+impl Default for NodeOptions {
+    fn default() -> Self {
+        NodeOptions {
+            tick_interval: Duration::from_millis(10),
+            group: GroupId(0),
+            mailbox_capacity: 1024,
+            pending_requests_max: 8192,
+            command_bytes_max: 1024 * 1024,
+            commands_per_turn_max: 1024,
+            frames_per_turn_max: 1024,
+            readies_per_turn_max: 64,
+        }
+    }
+}
+
+impl NodeOptions {
+    /// Checks every field; returns the first invalid one.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.tick_interval.is_zero() {
+            return Err(ConfigError::new("tick_interval", "must be positive"));
+        }
+        let positive = [
+            ("mailbox_capacity", self.mailbox_capacity),
+            ("pending_requests_max", self.pending_requests_max),
+            ("command_bytes_max", self.command_bytes_max),
+            ("commands_per_turn_max", self.commands_per_turn_max),
+            ("frames_per_turn_max", self.frames_per_turn_max),
+            ("readies_per_turn_max", self.readies_per_turn_max),
+        ];
+        for (field, value) in positive {
+            if value == 0 {
+                return Err(ConfigError::new(field, "must be positive"));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid_and_zeros_are_not() {
+        assert_eq!(NodeOptions::default().validate(), Ok(()));
+        let zero_tick = NodeOptions {
+            tick_interval: Duration::ZERO,
+            ..NodeOptions::default()
+        };
+        assert_eq!(zero_tick.validate().unwrap_err().field, "tick_interval");
+        let zero_mailbox = NodeOptions {
+            mailbox_capacity: 0,
+            ..NodeOptions::default()
+        };
+        assert_eq!(
+            zero_mailbox.validate().unwrap_err().field,
+            "mailbox_capacity"
+        );
+    }
+}
