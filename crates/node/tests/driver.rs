@@ -91,17 +91,19 @@ async fn commands_are_applied_in_order_only_once_durable() {
         );
     }
 
-    let record = record.lock().unwrap();
-    let indexes: Vec<_> = record.applied.iter().map(|(i, _)| *i).collect();
-    assert_eq!(indexes, (1..=300).collect::<Vec<_>>());
-    assert!(
-        record.applied_before_durable.is_empty(),
-        "applied before durable: {:?}",
-        record.applied_before_durable
-    );
-    // Batching: far fewer writes than commands is expected but not
-    // asserted (timing-dependent); every entry must be durable.
-    assert_eq!(storage.durable_state().entries.len(), 300);
+    {
+        let record = record.lock().unwrap();
+        let indexes: Vec<_> = record.applied.iter().map(|(i, _)| *i).collect();
+        assert_eq!(indexes, (1..=300).collect::<Vec<_>>());
+        assert!(
+            record.applied_before_durable.is_empty(),
+            "applied before durable: {:?}",
+            record.applied_before_durable
+        );
+        // Batching: far fewer writes than commands is expected but not
+        // asserted (timing-dependent); every entry must be durable.
+        assert_eq!(storage.durable_state().entries.len(), 300);
+    }
     let status = node.status().await;
     assert_eq!(status.applied_index, 300);
     assert_eq!(status.pending_requests, 0);
