@@ -53,7 +53,7 @@ pub fn ticks(raft: &mut Raft, count: u32) {
 /// Ticks until the node starts an election (without PreVote).
 pub fn tick_until_candidate(raft: &mut Raft) {
     for _ in 0..1000 {
-        if matches!(raft.status().role, Role::Candidate | Role::PreCandidate) {
+        if raft.status().role != Role::Follower {
             return;
         }
         raft.tick();
