@@ -1,0 +1,350 @@
+//! Replication benchmark: committed ops/s and latency percentiles of a
+//! 3-node Raft group in one process.
+//!
+//! ```sh
+//! cargo run --release --example bench_replication -- --clients 1,16,64,256,1024 --seconds 5
+//! ```
+//!
+//! For each client count a fresh cluster starts on a server runtime: three
+//! nodes over `MemTransport` and `MemStorage`, replicating the `Kv` state
+//! machine. N client tasks on a separate client runtime each submit a `Put`
+//! of a 16-byte key and a 16-byte value to the leader in a closed loop (the
+//! next one when the previous one is committed and applied). Operations that
+//! start and finish inside the measured window are counted; their latencies
+//! go into an HDR histogram.
+//!
+//! The shape (server and client runtimes, warm-up, the table) is the one of
+//! `examples/peers/openraft`, so `examples/peers/compare.sh` can print both
+//! side by side. See docs/benchmarks.md.
+
+use bytes::Bytes;
+use clap::Parser;
+use hdrhistogram::Histogram;
+use quorate_core::{NodeId, Role};
+use quorate_kv::{Command, Kv};
+use quorate_node::{Node, NodeOptions};
+use quorate_raft::Raft;
+use quorate_storage::MemStorage;
+use quorate_transport::MemNetwork;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Quorate Raft, 3 nodes in one process, closed-loop clients.
+#[derive(Parser, Debug)]
+struct Args {
+    /// Client counts to run, comma separated; one fresh cluster each.
+    #[arg(long, value_delimiter = ',', default_value = "1,16,64,256,1024")]
+    clients: Vec<usize>,
+    /// Length of the measured window per client count.
+    #[arg(long, default_value_t = 5.0)]
+    seconds: f64,
+    /// Unmeasured load before the window, to reach a steady state.
+    #[arg(long, default_value_t = 1.0)]
+    warmup_seconds: f64,
+    /// Worker threads of the runtime that runs the nodes.
+    #[arg(long, default_value_t = 2)]
+    server_workers: usize,
+    /// Worker threads of the runtime that runs the clients.
+    #[arg(long, default_value_t = 2)]
+    client_workers: usize,
+    /// Cluster members.
+    #[arg(long, default_value_t = 3)]
+    members: u64,
+    /// Real time per protocol tick, in milliseconds (the node's default
+    /// when not given).
+    #[arg(long)]
+    tick_ms: Option<u64>,
+    /// Bytes of each value written (keys are 16 bytes).
+    #[arg(long, default_value_t = 16)]
+    value_bytes: usize,
+    /// Print comma-separated rows instead of the table.
+    #[arg(long)]
+    csv: bool,
+    /// Leave out the header line.
+    #[arg(long)]
+    no_header: bool,
+}
+
+/// Distinct keys each client cycles through: bounds the state machine's
+/// size (clients × this many keys) however long the run.
+const KEYS_PER_CLIENT: u64 = 64;
+
+/// How long a fresh cluster may take to elect its first leader.
+const ELECTION_WAIT_MAX: Duration = Duration::from_secs(10);
+
+type BenchNode = Node<Raft, Kv>;
+
+fn main() -> Result<(), String> {
+    let args = Args::parse();
+    if args.seconds <= 0.0 || args.warmup_seconds < 0.0 {
+        return Err("--seconds must be positive and --warmup-seconds not negative".into());
+    }
+    if args.members == 0 {
+        return Err("--members must be positive".into());
+    }
+    if !args.no_header {
+        if args.csv {
+            report::print_csv_header();
+        } else {
+            report::print_header();
+        }
+    }
+    let client_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(args.client_workers)
+        .thread_name("bench-client")
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    for &clients in &args.clients {
+        let row = run_one(&args, &client_rt, clients)?;
+        if args.csv {
+            report::print_csv_row(&row);
+        } else {
+            report::print_row(&row);
+        }
+    }
+    Ok(())
+}
+
+/// One client count against a fresh cluster on a fresh server runtime.
+fn run_one(
+    args: &Args,
+    client_rt: &tokio::runtime::Runtime,
+    clients: usize,
+) -> Result<report::Row, String> {
+    if clients == 0 {
+        return Err("client counts must be positive".into());
+    }
+    let server_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(args.server_workers)
+        .thread_name("bench-server")
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let members: Vec<NodeId> = (1..=args.members).map(NodeId).collect();
+    let mut options = NodeOptions::default();
+    if let Some(tick_ms) = args.tick_ms {
+        options.tick_interval = Duration::from_millis(tick_ms);
+    }
+    let (nodes, leader) = server_rt.block_on(start_cluster(members, options))?;
+
+    let result = client_rt.block_on(drive_clients(
+        leader,
+        clients,
+        args.value_bytes,
+        Duration::from_secs_f64(args.warmup_seconds),
+        Duration::from_secs_f64(args.seconds),
+    ));
+
+    server_rt.block_on(async {
+        for node in &nodes {
+            node.shutdown().await;
+        }
+    });
+    drop(nodes);
+    server_rt.shutdown_timeout(Duration::from_secs(5));
+    let (ops, window_seconds, latency_ns) = result?;
+    Ok(report::Row {
+        implementation: "quorate",
+        clients,
+        ops,
+        window_seconds,
+        latency_ns,
+        rss_peak_kib: report::rss_peak_kib(),
+    })
+}
+
+/// Starts one node per member and waits until one of them leads.
+async fn start_cluster(
+    members: Vec<NodeId>,
+    options: NodeOptions,
+) -> Result<(Vec<BenchNode>, BenchNode), String> {
+    let network = MemNetwork::new();
+    let mut nodes = Vec::with_capacity(members.len());
+    for &id in &members {
+        let config = quorate_raft::Config {
+            members: members.clone(),
+            seed: id.0,
+            ..Default::default()
+        };
+        let node = Node::builder(id, config)
+            .transport(network.join(id))
+            .storage(MemStorage::new())
+            .state_machine(Kv::new())
+            .options(options.clone())
+            .start()
+            .await
+            .map_err(|e| format!("start {id}: {e}"))?;
+        nodes.push(node);
+    }
+    let deadline = Instant::now() + ELECTION_WAIT_MAX;
+    loop {
+        for node in &nodes {
+            if node.status().await.protocol.role == Role::Leader {
+                let leader = node.clone();
+                return Ok((nodes, leader));
+            }
+        }
+        if Instant::now() > deadline {
+            return Err(format!("no leader elected within {ELECTION_WAIT_MAX:?}"));
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Runs `clients` closed-loop writers for the warm-up and then the measured
+/// window. Counts the operations that both start and finish inside the
+/// window, and records their latencies.
+async fn drive_clients(
+    leader: BenchNode,
+    clients: usize,
+    value_bytes: usize,
+    warmup: Duration,
+    window: Duration,
+) -> Result<(u64, f64, Histogram<u64>), String> {
+    let start = Instant::now();
+    let window_start = start + warmup;
+    let window_end = window_start + window;
+    let stop = Arc::new(AtomicBool::new(false));
+
+    let mut tasks = Vec::with_capacity(clients);
+    for client in 0..clients as u64 {
+        let leader = leader.clone();
+        let stop = stop.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut latency_ns = new_histogram();
+            let mut sequence = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let command = put(client, sequence, value_bytes);
+                sequence += 1;
+                let sent = Instant::now();
+                leader
+                    .submit(command)
+                    .await
+                    .map_err(|e| format!("client {client}: submit: {e}"))?;
+                let done = Instant::now();
+                if sent >= window_start && done <= window_end {
+                    latency_ns.saturating_record((done - sent).as_nanos() as u64);
+                }
+            }
+            Ok::<_, String>(latency_ns)
+        }));
+    }
+
+    tokio::time::sleep_until(window_end.into()).await;
+    stop.store(true, Ordering::Relaxed);
+
+    let mut latency_ns = new_histogram();
+    for task in tasks {
+        let client = task.await.map_err(|e| e.to_string())??;
+        latency_ns.add(&client).map_err(|e| e.to_string())?;
+    }
+    Ok((latency_ns.len(), window.as_secs_f64(), latency_ns))
+}
+
+/// A `Put` of a 16-byte key (client id, key slot) and a `value_bytes` value.
+fn put(client: u64, sequence: u64, value_bytes: usize) -> Command {
+    let mut key = Vec::with_capacity(16);
+    key.extend_from_slice(&client.to_be_bytes());
+    key.extend_from_slice(&(sequence % KEYS_PER_CLIENT).to_be_bytes());
+    let value: Vec<u8> = sequence
+        .to_be_bytes()
+        .iter()
+        .copied()
+        .cycle()
+        .take(value_bytes)
+        .collect();
+    Command::Put {
+        key: Bytes::from(key),
+        value: Bytes::from(value),
+    }
+}
+
+/// Nanoseconds from 1 ns to 60 s at 3 significant digits.
+fn new_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("valid histogram bounds")
+}
+
+/// The result table; the same format as `examples/peers/openraft`, so
+/// `examples/peers/compare.sh` can merge both.
+mod report {
+    use hdrhistogram::Histogram;
+
+    /// The outcome of one run at one client count.
+    pub struct Row {
+        pub implementation: &'static str,
+        pub clients: usize,
+        /// Operations committed and answered inside the measured window.
+        pub ops: u64,
+        pub window_seconds: f64,
+        pub latency_ns: Histogram<u64>,
+        /// The process's peak resident set so far, in KiB (0 when unknown).
+        pub rss_peak_kib: u64,
+    }
+
+    impl Row {
+        fn ops_per_second(&self) -> f64 {
+            self.ops as f64 / self.window_seconds
+        }
+
+        fn quantile_us(&self, q: f64) -> f64 {
+            self.latency_ns.value_at_quantile(q) as f64 / 1_000.0
+        }
+    }
+
+    pub fn print_header() {
+        println!(
+            "{:<10} {:>7} {:>12} {:>10} {:>10} {:>10} {:>10} {:>9}",
+            "impl", "clients", "ops/s", "p50 us", "p99 us", "p999 us", "max us", "rss MiB"
+        );
+    }
+
+    pub fn print_row(row: &Row) {
+        println!(
+            "{:<10} {:>7} {:>12.0} {:>10.1} {:>10.1} {:>10.1} {:>10.1} {:>9.1}",
+            row.implementation,
+            row.clients,
+            row.ops_per_second(),
+            row.quantile_us(0.50),
+            row.quantile_us(0.99),
+            row.quantile_us(0.999),
+            row.latency_ns.max() as f64 / 1_000.0,
+            row.rss_peak_kib as f64 / 1024.0,
+        );
+    }
+
+    pub fn print_csv_header() {
+        println!("impl,clients,ops,window_s,ops_per_s,p50_us,p99_us,p999_us,max_us,rss_peak_kib");
+    }
+
+    pub fn print_csv_row(row: &Row) {
+        println!(
+            "{},{},{},{:.3},{:.0},{:.1},{:.1},{:.1},{:.1},{}",
+            row.implementation,
+            row.clients,
+            row.ops,
+            row.window_seconds,
+            row.ops_per_second(),
+            row.quantile_us(0.50),
+            row.quantile_us(0.99),
+            row.quantile_us(0.999),
+            row.latency_ns.max() as f64 / 1_000.0,
+            row.rss_peak_kib,
+        );
+    }
+
+    /// The peak resident set size of this process (VmHWM), in KiB; 0 where
+    /// /proc is not available.
+    pub fn rss_peak_kib() -> u64 {
+        std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|status| {
+                status
+                    .lines()
+                    .find_map(|line| line.strip_prefix("VmHWM:"))
+                    .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+            })
+            .unwrap_or(0)
+    }
+}
