@@ -16,6 +16,12 @@ const POLL_INTERVAL: Duration = Duration::from_millis(5);
 /// Attempts [`LocalCluster::submit`] makes before giving up on finding a leader.
 const SUBMIT_ATTEMPTS_MAX: usize = 200;
 
+/// Builds a node's protocol config from its id and the cluster's members.
+type ConfigFor<C> = Box<dyn Fn(NodeId, &[NodeId]) -> C + Send + Sync>;
+
+/// Builds a node's state machine.
+type StateMachineFor<S> = Box<dyn Fn(NodeId) -> S + Send + Sync>;
+
 /// A cluster of nodes in one process over a [`MemNetwork`], each with a
 /// [`MemStorage`] that outlives it, so nodes can be crashed and restarted.
 ///
@@ -29,8 +35,8 @@ where
     network: MemNetwork,
     members: Vec<NodeId>,
     options: NodeOptions,
-    config_for: Box<dyn Fn(NodeId, &[NodeId]) -> C + Send + Sync>,
-    state_machine_for: Box<dyn Fn(NodeId) -> S + Send + Sync>,
+    config_for: ConfigFor<C>,
+    state_machine_for: StateMachineFor<S>,
     storages: BTreeMap<NodeId, MemStorage>,
     running: BTreeMap<NodeId, Node<C::Protocol, S>>,
 }
