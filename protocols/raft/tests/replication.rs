@@ -144,7 +144,7 @@ fn figure8_previous_term_entry_not_committed_by_counting_5_4_2() {
         "an entry of an earlier term is never committed by counting replicas"
     );
     let ready = drain(&mut leader);
-    assert!(ready.map_or(true, |r| r.outputs.is_empty()));
+    assert!(ready.is_none_or(|r| r.outputs.is_empty()));
     // Once the term-3 noop is on a majority, it commits, and with it
     // everything before it.
     leader.step(NodeId(2), accepted(3, 3));

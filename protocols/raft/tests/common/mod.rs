@@ -194,6 +194,9 @@ pub struct Cluster {
     pub applied: BTreeMap<u64, Vec<Committed>>,
     pub failed: BTreeMap<u64, Vec<(RequestId, SubmitError)>>,
     pub isolated: Vec<u64>,
+    /// Percent of messages dropped, duplicated, and delivered out of order.
+    pub faults_percent: u64,
+    rng_state: u64,
     queue: VecDeque<(NodeId, NodeId, Message)>,
     /// (term, leader) pairs ever observed, for election safety.
     pub leaders: BTreeMap<u64, u64>,
@@ -211,6 +214,8 @@ impl Cluster {
             applied: BTreeMap::new(),
             failed: BTreeMap::new(),
             isolated: Vec::new(),
+            faults_percent: 0,
+            rng_state: 0x5EED,
             queue: VecDeque::new(),
             leaders: BTreeMap::new(),
         };
@@ -274,8 +279,19 @@ impl Cluster {
                     busy = true;
                 }
             }
+            if self.faults_percent > 0 && self.queue.len() > 1 && self.chance() {
+                // Reorder: deliver a later message first.
+                let at = (self.random() % self.queue.len() as u64) as usize;
+                self.queue.swap(0, at);
+            }
             if let Some((from, to, message)) = self.queue.pop_front() {
                 busy = true;
+                if self.faults_percent > 0 && self.chance() {
+                    continue;
+                }
+                if self.faults_percent > 0 && self.chance() {
+                    self.queue.push_back((from, to, message.clone()));
+                }
                 let cut = self.isolated.contains(&from.0) || self.isolated.contains(&to.0);
                 if !cut {
                     if let Some(raft) = self.nodes.get_mut(&to.0) {
@@ -289,6 +305,19 @@ impl Cluster {
             }
         }
         panic!("cluster did not settle");
+    }
+
+    fn random(&mut self) -> u64 {
+        // SplitMix64: deterministic faults from a fixed seed.
+        self.rng_state = self.rng_state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.rng_state;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    fn chance(&mut self) -> bool {
+        self.random() % 100 < self.faults_percent
     }
 
     pub fn tick_all(&mut self, count: u32) {
