@@ -15,15 +15,16 @@ fn figure8_mutant_commits_previous_term_entry_by_counting() {
         ..config(3)
     };
     // n1 holds (2, term 2), which only n2 also has; n1 wins term 3.
-    let mut store = MemStore::default();
-    store.entries = vec![entry(1, 1), entry(2, 2)];
-    store.hard_state = Some(
-        quorate_raft::HardState {
-            term: 2,
-            ..Default::default()
-        }
-        .encode(),
-    );
+    let store = MemStore {
+        entries: vec![entry(1, 1), entry(2, 2)],
+        hard_state: Some(
+            quorate_raft::HardState {
+                term: 2,
+                ..Default::default()
+            }
+            .encode(),
+        ),
+    };
     let mut leader = Raft::restore(NodeId(1), config, store.recovered()).unwrap();
     make_leader(&mut leader);
     leader.step(
