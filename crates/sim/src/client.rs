@@ -1,0 +1,160 @@
+//! Simulated clients and the operations they issue.
+//!
+//! Each client is a Jepsen "process": one operation at a time, invoke then
+//! one completion. After an `info` (outcome unknown) the process retires and
+//! the client continues under a fresh process number, since the old
+//! operation may still take effect at any time.
+
+use crate::faults::Span;
+use crate::history::{Function, Value};
+use crate::options::SimOptions;
+use crate::rng::SimRng;
+use bytes::Bytes;
+use quorate_core::RequestId;
+use quorate_kv::Command;
+
+/// The shape of a run's workload, drawn per seed.
+#[derive(Debug)]
+pub(crate) struct Workload {
+    pub(crate) clients: usize,
+    keys: Vec<Bytes>,
+    /// Values recently written per key, so compare-and-swap sometimes
+    /// expects the right one. At most `RECENT_MAX` per key.
+    recent: Vec<Vec<Bytes>>,
+    next_value: u64,
+}
+
+const RECENT_MAX: usize = 4;
+
+/// One operation in flight.
+#[derive(Debug)]
+pub(crate) struct Op {
+    pub(crate) f: Function,
+    pub(crate) key: Bytes,
+    pub(crate) invoke_value: Value,
+    /// The postcard-encoded [`Command`], as the node driver submits it.
+    pub(crate) command: Bytes,
+    pub(crate) attempts: u32,
+    pub(crate) deadline_ns: u64,
+    /// Where the current attempt went: node, incarnation, request id.
+    pub(crate) submitted: Option<(usize, u64, RequestId)>,
+}
+
+impl Workload {
+    pub(crate) fn new(options: &SimOptions, rng: &mut SimRng) -> Self {
+        let clients = options.clients.draw(rng).max(1) as usize;
+        let key_count = Span::new(options.keys.min.max(1), options.keys.max.max(1)).draw(rng);
+        Workload {
+            clients,
+            keys: (0..key_count)
+                .map(|k| Bytes::from(format!("k{k}")))
+                .collect(),
+            recent: vec![Vec::new(); key_count as usize],
+            next_value: 0,
+        }
+    }
+
+    fn fresh_value(&mut self, key: usize) -> Bytes {
+        self.next_value += 1;
+        let value = Bytes::from(format!("v{}", self.next_value));
+        let recent = &mut self.recent[key];
+        if recent.len() == RECENT_MAX {
+            recent.remove(0);
+        }
+        recent.push(value.clone());
+        value
+    }
+
+    /// Draws the next operation: reads 35 %, writes 30 %, compare-and-swap
+    /// 25 %, deletes 10 %. Written values are unique, so a read names the
+    /// write it saw.
+    pub(crate) fn next_op(&mut self, rng: &mut SimRng) -> Op {
+        let k = rng.index(self.keys.len());
+        let key = self.keys[k].clone();
+        let roll = rng.below(100);
+        let (f, invoke_value, command) = if roll < 35 {
+            (
+                Function::Get,
+                Value::Null,
+                Command::Get { key: key.clone() },
+            )
+        } else if roll < 65 {
+            let value = self.fresh_value(k);
+            let command = Command::Put {
+                key: key.clone(),
+                value: value.clone(),
+            };
+            (Function::Put, Value::Bytes(value), command)
+        } else if roll < 90 {
+            let recent = &self.recent[k];
+            let expected = if recent.is_empty() || rng.chance(0.15) {
+                None
+            } else {
+                Some(recent[rng.index(recent.len())].clone())
+            };
+            let new = self.fresh_value(k);
+            let command = Command::CompareAndSwap {
+                key: key.clone(),
+                expected: expected.clone(),
+                new: new.clone(),
+            };
+            (Function::Cas, Value::Cas { expected, new }, command)
+        } else {
+            (
+                Function::Delete,
+                Value::Null,
+                Command::Delete { key: key.clone() },
+            )
+        };
+        let command = Bytes::from(postcard::to_allocvec(&command).expect("commands encode"));
+        Op {
+            f,
+            key,
+            invoke_value,
+            command,
+            attempts: 0,
+            deadline_ns: 0,
+            submitted: None,
+        }
+    }
+}
+
+/// One simulated client.
+#[derive(Debug)]
+pub(crate) struct Client {
+    /// The current Jepsen process number.
+    pub(crate) process: u64,
+    pub(crate) op: Option<Op>,
+    /// The node the client believes leads (an index into the members).
+    pub(crate) target: Option<usize>,
+    /// Bumped whenever the client's plans change, so stale wake-ups are
+    /// ignored.
+    pub(crate) generation: u64,
+}
+
+impl Client {
+    pub(crate) fn new(index: usize) -> Self {
+        Client {
+            process: index as u64,
+            op: None,
+            target: None,
+            generation: 0,
+        }
+    }
+
+    pub(crate) fn start(&mut self, mut op: Op, deadline_ns: u64) {
+        op.deadline_ns = deadline_ns;
+        self.op = Some(op);
+    }
+
+    pub(crate) fn bump(&mut self) -> u64 {
+        self.generation += 1;
+        self.generation
+    }
+
+    /// Continues under a fresh process number; numbers stay unique because
+    /// client `i` only ever uses numbers congruent to `i` modulo `clients`.
+    pub(crate) fn retire(&mut self, clients: usize) {
+        self.process += clients as u64;
+    }
+}

@@ -1,0 +1,91 @@
+//! Raft plugged into the simulator.
+
+use crate::plugin::{ConfigOf, NodeContext, Promise, SimProtocol};
+use crate::rng::SimRng;
+use crate::{SeedRunner, SimOptions, Simulator};
+use quorate_core::{NodeId, Term};
+use quorate_raft::{AppendOutcome, Config, HardState, Message, Raft};
+
+/// Runs [`quorate_raft::Raft`] in the simulator.
+///
+/// Each seed draws its own Raft settings (swarm testing over the config):
+/// PreVote and CheckQuorum on or off, proposal forwarding, election and
+/// heartbeat timing, and small batching and pipelining limits so that
+/// multi-message replication and backpressure paths run too.
+#[derive(Clone, Debug, Default)]
+pub struct RaftSim {
+    /// A deliberately broken variant to run instead of real Raft.
+    #[cfg(feature = "mutants")]
+    pub mutant: Option<quorate_raft::Mutant>,
+}
+
+impl RaftSim {
+    /// Real Raft.
+    pub fn new() -> Self {
+        RaftSim::default()
+    }
+
+    /// A simulator for this plug-in, compiled (and optimised) in this
+    /// crate; see [`SeedRunner`].
+    pub fn runner(self, options: SimOptions) -> Box<dyn SeedRunner> {
+        Box::new(Simulator::new(self, options))
+    }
+}
+
+impl SimProtocol for RaftSim {
+    type Protocol = Raft;
+
+    fn name(&self) -> String {
+        "raft".to_string()
+    }
+
+    fn config(&self, node: &NodeContext<'_>) -> ConfigOf<Self> {
+        // Cluster-wide settings come from the cluster seed, so every node
+        // (and every incarnation of it) agrees on them.
+        let mut rng = SimRng::new(node.cluster_seed);
+        let election_ticks_min = rng.between(8, 15) as u32;
+        let election_ticks_max = election_ticks_min + rng.between(4, 15) as u32;
+        Config {
+            members: node.members.to_vec(),
+            seed: node.node_seed,
+            election_ticks_min,
+            election_ticks_max,
+            heartbeat_ticks: rng.between(1, 3) as u32,
+            pre_vote: rng.chance(0.7),
+            check_quorum: rng.chance(0.7),
+            forward_proposals: rng.chance(0.5),
+            append_bytes_max: rng.between(64, 4096) as usize,
+            inflight_appends_max: rng.between(1, 16) as usize,
+            pending_requests_max: rng.between(4, 256) as usize,
+            request_bytes_max: 64,
+            uncommitted_entries_max: rng.between(8, 512) as usize,
+            ready_outputs_max: rng.between(1, 64) as usize,
+            forward_ticks_max: election_ticks_max * 2,
+            #[cfg(feature = "mutants")]
+            mutant: self.mutant,
+        }
+    }
+
+    fn promise(&self, to: NodeId, message: &Message) -> Option<Promise> {
+        match *message {
+            Message::VoteResponse {
+                term,
+                granted: true,
+            } => Some(Promise::Vote {
+                term,
+                candidate: to,
+            }),
+            Message::AppendResponse {
+                outcome: AppendOutcome::Accepted { match_index },
+                ..
+            } => Some(Promise::LogThrough { index: match_index }),
+            _ => None,
+        }
+    }
+
+    fn durable_vote(&self, hard_state: &[u8]) -> Option<(Term, Option<NodeId>)> {
+        HardState::decode(hard_state)
+            .ok()
+            .map(|state| (state.term, state.vote))
+    }
+}
