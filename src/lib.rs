@@ -43,8 +43,10 @@ pub mod prelude {
         Consensus, NodeId, Protocol, ProtocolConfig, StateMachine, Storage, SubmitError, Transport,
     };
     pub use quorate_kv::{Command, Kv, Response};
-    pub use quorate_node::{Node, NodeOptions, NodeStatus};
+    pub use quorate_node::{Node, NodeOptions, NodeStatus, StartError};
     pub use quorate_raft::Config as RaftConfig;
     pub use quorate_storage::MemStorage;
-    pub use quorate_transport::{FaultControl, FaultLayer, FaultOptions, MemNetwork};
+    pub use quorate_transport::{
+        FaultControl, FaultLayer, FaultOptions, FaultTransport, MemNetwork, MemTransport,
+    };
 }
