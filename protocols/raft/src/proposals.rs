@@ -5,6 +5,7 @@ use crate::message::{Message, ProposeOutcome};
 use crate::raft::Raft;
 use bytes::Bytes;
 use quorate_core::{Entry, EntryKind, LogIndex, NodeId, RequestId, Role, SubmitError};
+use std::collections::BTreeMap;
 
 impl Raft {
     pub(crate) fn submit_request(&mut self, data: Bytes) -> Result<RequestId, SubmitError> {
@@ -79,6 +80,12 @@ impl Raft {
     }
 
     /// Leader side of forwarding.
+    ///
+    /// The network may duplicate a Propose; appending it twice would apply
+    /// the request twice. Every proposal answered this term is remembered
+    /// per origin (see [`SeenProposals`]) and a copy is answered again
+    /// without appending. A Propose of an earlier term never reaches here,
+    /// so the table only has to live as long as this leadership.
     pub(crate) fn handle_propose(
         &mut self,
         from: NodeId,
@@ -86,7 +93,45 @@ impl Raft {
         request_id: u64,
         data: Bytes,
     ) {
-        let outcome = if self.role != Role::Leader {
+        let window = self.config.pending_requests_max;
+        let seen = self
+            .proposals_seen
+            .entry(from)
+            .or_insert_with(|| SeenProposals::new(incarnation));
+        if incarnation > seen.incarnation {
+            *seen = SeenProposals::new(incarnation);
+        }
+        let verdict = seen.verdict(incarnation, request_id);
+        let outcome = match verdict {
+            Seen::Duplicate(Some(outcome)) => outcome,
+            Seen::Duplicate(None) | Seen::OldIncarnation => {
+                self.drop_message();
+                return;
+            }
+            Seen::New => {
+                let outcome = self.place_forwarded(data);
+                let seen = self
+                    .proposals_seen
+                    .get_mut(&from)
+                    .expect("entry made above");
+                seen.record(request_id, outcome, window);
+                outcome
+            }
+        };
+        // Not a promise about durable state: if we crash before writing the
+        // entry, no entry ever exists at (index, term), and the origin fails
+        // the request when another entry commits there.
+        let reply = Message::ProposeResponse {
+            term: self.term,
+            incarnation,
+            request_id,
+            outcome,
+        };
+        self.send_now.push((from, reply));
+    }
+
+    fn place_forwarded(&mut self, data: Bytes) -> ProposeOutcome {
+        if self.role != Role::Leader {
             ProposeOutcome::NotLeader {
                 leader_hint: self.leader,
             }
@@ -100,17 +145,7 @@ impl Raft {
         } else {
             let (index, term) = self.append_command(data);
             ProposeOutcome::Placed { index, term }
-        };
-        // Not a promise about durable state: if we crash before writing the
-        // entry, no entry ever exists at (index, term), and the origin fails
-        // the request when another entry commits there.
-        let reply = Message::ProposeResponse {
-            term: self.term,
-            incarnation,
-            request_id,
-            outcome,
-        };
-        self.send_now.push((from, reply));
+        }
     }
 
     /// Origin side of forwarding.
@@ -151,6 +186,57 @@ impl Raft {
                     },
                 );
             }
+        }
+    }
+}
+
+/// Forwarded proposals one origin sent this term, so that duplicates are
+/// answered again instead of appended again.
+///
+/// Holds the answers to the last `pending_requests_max` request ids (an
+/// origin never has more outstanding); ids at or below `floor` fell out of
+/// the window and count as seen. A genuinely new proposal that was delayed
+/// past the window is therefore never appended: its origin times it out as
+/// indeterminate, which is truthful.
+#[derive(Debug)]
+pub(crate) struct SeenProposals {
+    incarnation: u64,
+    floor: u64,
+    answers: BTreeMap<u64, ProposeOutcome>,
+}
+
+enum Seen {
+    New,
+    Duplicate(Option<ProposeOutcome>),
+    OldIncarnation,
+}
+
+impl SeenProposals {
+    fn new(incarnation: u64) -> Self {
+        SeenProposals {
+            incarnation,
+            floor: 0,
+            answers: BTreeMap::new(),
+        }
+    }
+
+    fn verdict(&self, incarnation: u64, request_id: u64) -> Seen {
+        if incarnation < self.incarnation {
+            Seen::OldIncarnation
+        } else if request_id <= self.floor {
+            Seen::Duplicate(None)
+        } else if let Some(outcome) = self.answers.get(&request_id) {
+            Seen::Duplicate(Some(*outcome))
+        } else {
+            Seen::New
+        }
+    }
+
+    fn record(&mut self, request_id: u64, outcome: ProposeOutcome, window: usize) {
+        self.answers.insert(request_id, outcome);
+        while self.answers.len() > window {
+            let (oldest, _) = self.answers.pop_first().expect("non-empty");
+            self.floor = self.floor.max(oldest);
         }
     }
 }

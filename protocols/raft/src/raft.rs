@@ -9,6 +9,7 @@ use crate::hard_state::HardState;
 use crate::log::RaftLog;
 use crate::message::Message;
 use crate::progress::Progress;
+use crate::proposals::SeenProposals;
 use crate::requests::Requests;
 use crate::rng::SplitMix64;
 use bytes::Bytes;
@@ -59,6 +60,8 @@ pub struct Raft {
     /// Leader only: one entry per peer.
     pub(crate) progress: BTreeMap<NodeId, Progress>,
     pub(crate) requests: Requests,
+    /// Leader only: forwarded proposals answered this term, per origin.
+    pub(crate) proposals_seen: BTreeMap<NodeId, SeenProposals>,
     /// Messages for the next Ready. Drained by every `ready()`; between two
     /// of them each input adds at most a few messages per peer.
     pub(crate) send_now: Vec<(NodeId, Message)>,
@@ -129,6 +132,7 @@ impl Raft {
         }
         self.progress.clear();
         self.votes.clear();
+        self.proposals_seen.clear();
     }
 
     pub(crate) fn become_follower(&mut self, term: Term, leader: Option<NodeId>) {
@@ -282,6 +286,7 @@ impl Protocol for Raft {
             votes: BTreeMap::new(),
             progress: BTreeMap::new(),
             requests: Requests::default(),
+            proposals_seen: BTreeMap::new(),
             send_now: Vec::new(),
             send_after_persist: Vec::new(),
             ready_id_last: 0,

@@ -394,3 +394,60 @@ fn forwarding_through_a_cluster_reports_on_the_origin() {
     assert_eq!(on_leader[0].request, None);
     assert!(cluster.failed.values().all(|f| f.is_empty()));
 }
+
+#[test]
+fn duplicated_propose_is_appended_once() {
+    let mut leader = leader(forwarding(3));
+    let propose = |request_id| Message::Propose {
+        term: 1,
+        incarnation: 1,
+        request_id,
+        data: Bytes::from("once"),
+    };
+    leader.step(NodeId(2), propose(1));
+    leader.step(NodeId(2), propose(1));
+    let ready = drain(&mut leader).unwrap();
+    let appended = &ready.persist.as_ref().unwrap().entries;
+    assert_eq!(appended.len(), 1, "a duplicate must not apply twice");
+    // Both copies get the same answer.
+    let placed = Message::ProposeResponse {
+        term: 1,
+        incarnation: 1,
+        request_id: 1,
+        outcome: ProposeOutcome::Placed { index: 2, term: 1 },
+    };
+    assert_eq!(
+        to(&ready.send_now, 2)
+            .into_iter()
+            .filter(|m| matches!(m, Message::ProposeResponse { .. }))
+            .collect::<Vec<_>>(),
+        vec![placed.clone(), placed]
+    );
+    // A refused proposal stays refused when its copy arrives later.
+    let mut busy = leader_with_uncommitted_max(1);
+    busy.step(NodeId(2), propose(1));
+    busy.step(NodeId(2), propose(2));
+    drain_all(&mut busy);
+    busy.step(NodeId(2), accepted(1, 2));
+    drain_all(&mut busy);
+    busy.step(NodeId(2), propose(2));
+    let ready = drain(&mut busy).unwrap();
+    assert!(
+        ready.persist.is_none(),
+        "the refused proposal is not appended"
+    );
+    assert!(matches!(
+        &to(&ready.send_now, 2)[..],
+        [Message::ProposeResponse {
+            outcome: ProposeOutcome::Busy { .. },
+            ..
+        }]
+    ));
+}
+
+fn leader_with_uncommitted_max(uncommitted_entries_max: usize) -> Raft {
+    leader(Config {
+        uncommitted_entries_max,
+        ..forwarding(3)
+    })
+}
