@@ -32,6 +32,8 @@ use std::time::{Duration, Instant};
 
 /// Quorate Raft, 3 nodes in one process, closed-loop clients.
 #[derive(Parser, Debug)]
+// A later flag overrides an earlier one, so compare.sh can append overrides.
+#[command(args_override_self = true)]
 struct Args {
     /// Client counts to run, comma separated; one fresh cluster each.
     #[arg(long, value_delimiter = ',', default_value = "1,16,64,256,1024")]
@@ -46,6 +48,8 @@ struct Args {
     #[arg(long, default_value_t = 2)]
     server_workers: usize,
     /// Worker threads of the runtime that runs the clients.
+    /// 0 runs the clients on the server runtime instead (one shared
+    /// runtime: fewer cross-thread wake-ups per operation).
     #[arg(long, default_value_t = 2)]
     client_workers: usize,
     /// Cluster members.
@@ -55,20 +59,24 @@ struct Args {
     /// when not given).
     #[arg(long)]
     tick_ms: Option<u64>,
+    /// Distinct keys written, shared by all clients. The key-value map's
+    /// size (and so its lookup cost, on every replica) grows with it.
+    #[arg(long, default_value_t = 1024)]
+    keys: u64,
     /// Bytes of each value written (keys are 16 bytes).
     #[arg(long, default_value_t = 16)]
     value_bytes: usize,
     /// Print comma-separated rows instead of the table.
     #[arg(long)]
     csv: bool,
+    /// After each run, print each node's counters (storage writes, frames
+    /// sent, received and dropped) to stderr: how much each Ready batched.
+    #[arg(long)]
+    stats: bool,
     /// Leave out the header line.
     #[arg(long)]
     no_header: bool,
 }
-
-/// Distinct keys each client cycles through: bounds the state machine's
-/// size (clients × this many keys) however long the run.
-const KEYS_PER_CLIENT: u64 = 64;
 
 /// How long a fresh cluster may take to elect its first leader.
 const ELECTION_WAIT_MAX: Duration = Duration::from_secs(10);
@@ -80,8 +88,8 @@ fn main() -> Result<(), String> {
     if args.seconds <= 0.0 || args.warmup_seconds < 0.0 {
         return Err("--seconds must be positive and --warmup-seconds not negative".into());
     }
-    if args.members == 0 {
-        return Err("--members must be positive".into());
+    if args.members == 0 || args.keys == 0 {
+        return Err("--members and --keys must be positive".into());
     }
     if !args.no_header {
         if args.csv {
@@ -90,14 +98,19 @@ fn main() -> Result<(), String> {
             report::print_header();
         }
     }
-    let client_rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(args.client_workers)
-        .thread_name("bench-client")
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
+    let client_rt = if args.client_workers == 0 {
+        None
+    } else {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(args.client_workers)
+            .thread_name("bench-client")
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        Some(runtime)
+    };
     for &clients in &args.clients {
-        let row = run_one(&args, &client_rt, clients)?;
+        let row = run_one(&args, client_rt.as_ref(), clients)?;
         if args.csv {
             report::print_csv_row(&row);
         } else {
@@ -110,7 +123,7 @@ fn main() -> Result<(), String> {
 /// One client count against a fresh cluster on a fresh server runtime.
 fn run_one(
     args: &Args,
-    client_rt: &tokio::runtime::Runtime,
+    client_rt: Option<&tokio::runtime::Runtime>,
     clients: usize,
 ) -> Result<report::Row, String> {
     if clients == 0 {
@@ -127,22 +140,28 @@ fn run_one(
     if let Some(tick_ms) = args.tick_ms {
         options.tick_interval = Duration::from_millis(tick_ms);
     }
-    let (nodes, leader) = server_rt.block_on(start_cluster(members, options))?;
+    let cluster = server_rt.block_on(start_cluster(members, options))?;
 
-    let result = client_rt.block_on(drive_clients(
-        leader,
+    let result = client_rt.unwrap_or(&server_rt).block_on(drive_clients(
+        cluster.leader.clone(),
         clients,
-        args.value_bytes,
+        Workload {
+            keys: args.keys,
+            value_bytes: args.value_bytes,
+        },
         Duration::from_secs_f64(args.warmup_seconds),
         Duration::from_secs_f64(args.seconds),
     ));
 
     server_rt.block_on(async {
-        for node in &nodes {
+        if args.stats {
+            print_stats(&cluster, clients).await;
+        }
+        for node in &cluster.nodes {
             node.shutdown().await;
         }
     });
-    drop(nodes);
+    drop(cluster);
     server_rt.shutdown_timeout(Duration::from_secs(5));
     let (ops, window_seconds, latency_ns) = result?;
     Ok(report::Row {
@@ -155,22 +174,30 @@ fn run_one(
     })
 }
 
+/// The nodes of one run, a second handle to each one's storage (to read its
+/// write counter), and the node that leads.
+struct Cluster {
+    nodes: Vec<BenchNode>,
+    storages: Vec<MemStorage>,
+    leader: BenchNode,
+}
+
 /// Starts one node per member and waits until one of them leads.
-async fn start_cluster(
-    members: Vec<NodeId>,
-    options: NodeOptions,
-) -> Result<(Vec<BenchNode>, BenchNode), String> {
+async fn start_cluster(members: Vec<NodeId>, options: NodeOptions) -> Result<Cluster, String> {
     let network = MemNetwork::new();
     let mut nodes = Vec::with_capacity(members.len());
+    let mut storages = Vec::with_capacity(members.len());
     for &id in &members {
         let config = quorate_raft::Config {
             members: members.clone(),
             seed: id.0,
             ..Default::default()
         };
+        let storage = MemStorage::new();
+        storages.push(storage.reopen());
         let node = Node::builder(id, config)
             .transport(network.join(id))
-            .storage(MemStorage::new())
+            .storage(storage)
             .state_machine(Kv::new())
             .options(options.clone())
             .start()
@@ -183,7 +210,11 @@ async fn start_cluster(
         for node in &nodes {
             if node.status().await.protocol.role == Role::Leader {
                 let leader = node.clone();
-                return Ok((nodes, leader));
+                return Ok(Cluster {
+                    nodes,
+                    storages,
+                    leader,
+                });
             }
         }
         if Instant::now() > deadline {
@@ -193,13 +224,36 @@ async fn start_cluster(
     }
 }
 
+/// Prints each node's counters since it started (warm-up included).
+async fn print_stats(cluster: &Cluster, clients: usize) {
+    for (node, storage) in cluster.nodes.iter().zip(&cluster.storages) {
+        let status = node.status().await;
+        let writes = storage.writes();
+        eprintln!(
+            "  [{clients} clients] {} {:?}: commit {} applied {}, storage writes {} ({:.1} entries/write), \
+             frames sent {} received {} dropped {}, garbage {}, pending {}",
+            node.id(),
+            status.protocol.role,
+            status.protocol.commit_index,
+            status.applied_index,
+            writes,
+            status.protocol.last_index as f64 / writes.max(1) as f64,
+            status.transport.frames_sent,
+            status.transport.frames_received,
+            status.transport.frames_dropped,
+            status.garbage_frames,
+            status.pending_requests,
+        );
+    }
+}
+
 /// Runs `clients` closed-loop writers for the warm-up and then the measured
 /// window. Counts the operations that both start and finish inside the
 /// window, and records their latencies.
 async fn drive_clients(
     leader: BenchNode,
     clients: usize,
-    value_bytes: usize,
+    workload: Workload,
     warmup: Duration,
     window: Duration,
 ) -> Result<(u64, f64, Histogram<u64>), String> {
@@ -216,7 +270,7 @@ async fn drive_clients(
             let mut latency_ns = new_histogram();
             let mut sequence = 0u64;
             while !stop.load(Ordering::Relaxed) {
-                let command = put(client, sequence, value_bytes);
+                let command = workload.put(client, sequence);
                 sequence += 1;
                 let sent = Instant::now();
                 leader
@@ -243,21 +297,36 @@ async fn drive_clients(
     Ok((latency_ns.len(), window.as_secs_f64(), latency_ns))
 }
 
-/// A `Put` of a 16-byte key (client id, key slot) and a `value_bytes` value.
-fn put(client: u64, sequence: u64, value_bytes: usize) -> Command {
-    let mut key = Vec::with_capacity(16);
-    key.extend_from_slice(&client.to_be_bytes());
-    key.extend_from_slice(&(sequence % KEYS_PER_CLIENT).to_be_bytes());
-    let value: Vec<u8> = sequence
-        .to_be_bytes()
-        .iter()
-        .copied()
-        .cycle()
-        .take(value_bytes)
-        .collect();
-    Command::Put {
-        key: Bytes::from(key),
-        value: Bytes::from(value),
+/// What the clients write.
+#[derive(Clone, Copy)]
+struct Workload {
+    keys: u64,
+    value_bytes: usize,
+}
+
+impl Workload {
+    /// The `sequence`-th `Put` of `client`: a 16-byte key (one of `keys`,
+    /// clients spread over them) and a `value_bytes` value.
+    fn put(&self, client: u64, sequence: u64) -> Command {
+        // An odd multiplier spreads neighbouring clients over the key space.
+        let slot = client
+            .wrapping_mul(0x9E37_79B9_7F4A_7C15)
+            .wrapping_add(sequence)
+            % self.keys;
+        let mut key = Vec::with_capacity(16);
+        key.extend_from_slice(b"key:\0\0\0\0");
+        key.extend_from_slice(&slot.to_be_bytes());
+        let value: Vec<u8> = sequence
+            .to_be_bytes()
+            .iter()
+            .copied()
+            .cycle()
+            .take(self.value_bytes)
+            .collect();
+        Command::Put {
+            key: Bytes::from(key),
+            value: Bytes::from(value),
+        }
     }
 }
 

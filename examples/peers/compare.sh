@@ -10,6 +10,10 @@
 # Usage: examples/peers/compare.sh [--clients 1,16,64,256,1024] [--seconds 5]
 #          [--warmup-seconds 1] [--server-workers 2] [--client-workers 2]
 #          [--runs 1] [--csv FILE]
+#          [--quorate-args "..."] [--openraft-args "..."]
+# The last two pass extra flags to one side only (they come after the shared
+# ones, so they override them), e.g. --openraft-args "--server-workers 16"
+# to run openraft with its own benchmark's default runtime size.
 set -euo pipefail
 
 clients="1,16,64,256,1024"
@@ -19,6 +23,8 @@ server_workers=2
 client_workers=2
 runs=1
 csv_out=""
+quorate_args=""
+openraft_args=""
 
 while [[ $# -gt 0 ]]; do
     case "$1" in
@@ -29,7 +35,9 @@ while [[ $# -gt 0 ]]; do
         --client-workers) client_workers="$2"; shift 2 ;;
         --runs) runs="$2"; shift 2 ;;
         --csv) csv_out="$2"; shift 2 ;;
-        -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+        --quorate-args) quorate_args="$2"; shift 2 ;;
+        --openraft-args) openraft_args="$2"; shift 2 ;;
+        -h|--help) sed -n '2,18p' "$0"; exit 0 ;;
         *) echo "unknown argument: $1" >&2; exit 2 ;;
     esac
 done
@@ -55,12 +63,15 @@ trap 'rm -f "$rows"' EXIT
 
 echo "machine: $(nproc) cores, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ //')" >&2
 echo "clients=$clients seconds=$duration_s warmup=$warmup_s server_workers=$server_workers client_workers=$client_workers runs=$runs" >&2
+echo "quorate extra: ${quorate_args:-none}; openraft extra: ${openraft_args:-none}" >&2
 for n in ${clients//,/ }; do
     for ((run = 1; run <= runs; run++)); do
         echo "  $n clients, run $run: quorate" >&2
-        "$quorate_bin" --clients "$n" "${common[@]}" | sed "s/\$/,$run/" >>"$rows"
+        # shellcheck disable=SC2086 # the extra flags are meant to split into words
+        "$quorate_bin" --clients "$n" "${common[@]}" $quorate_args | sed "s/\$/,$run/" >>"$rows"
         echo "  $n clients, run $run: openraft" >&2
-        "$openraft_bin" --clients "$n" "${common[@]}" | sed "s/\$/,$run/" >>"$rows"
+        # shellcheck disable=SC2086
+        "$openraft_bin" --clients "$n" "${common[@]}" $openraft_args | sed "s/\$/,$run/" >>"$rows"
     done
 done
 

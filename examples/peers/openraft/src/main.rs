@@ -27,6 +27,8 @@ use crate::store::Request;
 
 /// Openraft, 3 members in one process, closed-loop clients.
 #[derive(Parser, Debug)]
+// A later flag overrides an earlier one, so compare.sh can append overrides.
+#[command(args_override_self = true)]
 struct Args {
     /// Client counts to run, comma separated; one fresh cluster each.
     #[arg(long, value_delimiter = ',', default_value = "1,16,64,256,1024")]
@@ -43,6 +45,8 @@ struct Args {
     server_workers: usize,
     /// Worker threads of the runtime that runs the clients (openraft's
     /// benchmark defaults to 2).
+    /// 0 runs the clients on the server runtime instead (one shared
+    /// runtime: fewer cross-thread wake-ups per operation).
     #[arg(long, default_value_t = 2)]
     client_workers: usize,
     /// Cluster members.
@@ -68,14 +72,19 @@ fn main() -> Result<(), String> {
             report::print_header();
         }
     }
-    let client_rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(args.client_workers)
-        .thread_name("bench-client")
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
+    let client_rt = if args.client_workers == 0 {
+        None
+    } else {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(args.client_workers)
+            .thread_name("bench-client")
+            .enable_all()
+            .build()
+            .map_err(|e| e.to_string())?;
+        Some(runtime)
+    };
     for &clients in &args.clients {
-        let row = run_one(&args, &client_rt, clients)?;
+        let row = run_one(&args, client_rt.as_ref(), clients)?;
         if args.csv {
             report::print_csv_row(&row);
         } else {
@@ -88,7 +97,7 @@ fn main() -> Result<(), String> {
 /// One client count against a fresh cluster on a fresh server runtime.
 fn run_one(
     args: &Args,
-    client_rt: &tokio::runtime::Runtime,
+    client_rt: Option<&tokio::runtime::Runtime>,
     clients: usize,
 ) -> Result<Row, String> {
     if clients == 0 {
@@ -117,12 +126,13 @@ fn run_one(
         Ok::<_, String>(router.node(leader_id))
     })?;
 
-    let (ops, window_seconds, latency_ns) = client_rt.block_on(drive_clients(
-        leader,
-        clients,
-        Duration::from_secs_f64(args.warmup_seconds),
-        Duration::from_secs_f64(args.seconds),
-    ))?;
+    let (ops, window_seconds, latency_ns) =
+        client_rt.unwrap_or(&server_rt).block_on(drive_clients(
+            leader,
+            clients,
+            Duration::from_secs_f64(args.warmup_seconds),
+            Duration::from_secs_f64(args.seconds),
+        ))?;
 
     server_rt.block_on(async {
         for &id in &ids {
