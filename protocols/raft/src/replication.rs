@@ -142,6 +142,19 @@ impl Raft {
         let last_new = prev_log_index + entries.len() as LogIndex;
         if let Some(truncated) = self.log.merge(&entries) {
             self.requests.on_truncate(truncated);
+            // An acknowledgement still waiting for persist may cover the
+            // entries just removed. It would reach its (older) leader after
+            // the truncation is durable and claim entries we no longer hold,
+            // letting that leader count us towards committing them.
+            self.send_after_persist.retain(|(_, message)| {
+                !matches!(
+                    message,
+                    Message::AppendResponse {
+                        outcome: AppendOutcome::Accepted { match_index },
+                        ..
+                    } if *match_index >= truncated
+                )
+            });
         }
         // §5.3 rule 5: commit up to the leader's commit, but only within
         // what this message proved matches.

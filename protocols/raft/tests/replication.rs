@@ -392,3 +392,22 @@ fn restart_reemits_committed_entries_from_the_start() {
     assert_eq!(outputs, vec![1, 2]);
     assert_eq!(restarted.status().role, Role::Follower);
 }
+
+#[test]
+fn queued_ack_for_truncated_entries_never_leaves_5_3() {
+    let mut raft = follower_with_log(1, 3, &[], 1);
+    // n2 (term 1) sends 1..=3; the ack waits for the write.
+    raft.step(
+        NodeId(2),
+        append(1, (0, 0), vec![entry(1, 1), entry(2, 1), entry(3, 1)], 0),
+    );
+    // Before that write is even handed out, n3 leads term 2 and replaces
+    // 2..=3.
+    raft.step(NodeId(3), append(2, (1, 1), vec![entry(2, 2)], 0));
+    let ready = drain(&mut raft).unwrap();
+    let persist = ready.persist.as_ref().unwrap();
+    assert_eq!(persist.truncate_from, None, "nothing was on storage yet");
+    assert_eq!(persist.entries, vec![entry(1, 1), entry(2, 2)]);
+    // n2 must not hear "I hold 1..=3": it could commit entries we dropped.
+    assert_eq!(ready.send_after_persist, vec![(NodeId(3), accepted(2, 2))]);
+}
