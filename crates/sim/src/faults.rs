@@ -74,6 +74,11 @@ pub struct FaultOptions {
     pub crash_interval_ticks: Span<u64>,
     /// How long a crashed node stays down.
     pub down_ticks: Span<u64>,
+    /// Probability that a node which just became leader is crashed within a
+    /// few ticks, while it is still bringing followers up to date. Leaders
+    /// dying mid-catch-up are what produce the divergent logs of Raft's
+    /// Figure 8; purely random crashes hit that window too rarely.
+    pub new_leader_crash: Span<f64>,
     /// Mean ticks between two process pauses.
     pub pause_interval_ticks: Span<u64>,
     /// How long a pause lasts.
@@ -106,8 +111,9 @@ impl Default for FaultOptions {
             slow_ticks_max: Span::new(5, 60),
             partition_interval_ticks: Span::new(30, 400),
             partition_ticks: Span::new(5, 200),
-            crash_interval_ticks: Span::new(50, 600),
-            down_ticks: Span::new(5, 300),
+            crash_interval_ticks: Span::new(10, 500),
+            down_ticks: Span::new(2, 200),
+            new_leader_crash: Span::new(0.0, 0.5),
             pause_interval_ticks: Span::new(50, 600),
             pause_ticks: Span::new(5, 100),
             clock_drift: Span::new(0.0, 0.25),
@@ -155,6 +161,7 @@ impl FaultOptions {
             disk_stall: zero_unless(disk, &self.disk_stall),
             torn_write: zero_unless(corruption, &self.torn_write),
             bit_flip: zero_unless(corruption, &self.bit_flip),
+            new_leader_crash: zero_unless(crashes, &self.new_leader_crash),
             latency_ns: Span::new(self.latency_ns.min, self.latency_ns.draw(rng)),
             slow_ticks_max: self.slow_ticks_max.draw(rng),
             partition_interval_ticks: partitions.then(|| self.partition_interval_ticks.draw(rng)),
@@ -198,6 +205,8 @@ pub struct Faults {
     pub crash_interval_ticks: Option<u64>,
     /// Down time range.
     pub down_ticks: Span<u64>,
+    /// Probability a new leader is crashed within a few ticks.
+    pub new_leader_crash: f64,
     /// Mean ticks between pauses; `None` when pauses are off.
     pub pause_interval_ticks: Option<u64>,
     /// Pause duration range.
@@ -221,6 +230,7 @@ impl Faults {
             bit_flip: 0.0,
             partition_interval_ticks: None,
             crash_interval_ticks: None,
+            new_leader_crash: 0.0,
             pause_interval_ticks: None,
             ..self.clone()
         }

@@ -54,6 +54,10 @@ enum Event {
         generation: u64,
     },
     Crash,
+    CrashNode {
+        node: usize,
+        incarnation: u64,
+    },
     Pause,
     Partition,
     Restart {
@@ -359,6 +363,13 @@ impl<'a, 't, S: SimProtocol> Simulation<'a, 't, S> {
             Event::PersistDone { node, incarnation } => self.on_persist_done(node, incarnation),
             Event::Client { client, generation } => self.on_client(client, generation),
             Event::Crash => self.on_crash(),
+            Event::CrashNode { node, incarnation } => {
+                if !self.calm && self.nodes[node].incarnation == incarnation {
+                    self.crash_node(node);
+                    let down = self.faults.down_ticks.draw(&mut self.rng);
+                    self.schedule(self.ticks(down), Event::Restart { node });
+                }
+            }
             Event::Pause => self.on_pause(),
             Event::Partition => self.on_partition(),
             Event::Restart { node } => self.restart_node(node),
@@ -947,6 +958,14 @@ impl<'a, 't, S: SimProtocol> Simulation<'a, 't, S> {
         }
         if n.last_role != Some((status.role, status.term)) {
             n.last_role = Some((status.role, status.term));
+            let incarnation = n.incarnation;
+            if status.role == Role::Leader
+                && !self.calm
+                && self.rng.chance(self.faults.new_leader_crash)
+            {
+                let delay = self.rng.between(0, self.ticks(3));
+                self.schedule(delay, Event::CrashNode { node, incarnation });
+            }
             self.trace.hasher.write_u64(status.term);
             if self.trace.readable() {
                 self.trace.line(
@@ -1222,7 +1241,7 @@ impl<'a, 't, S: SimProtocol> Simulation<'a, 't, S> {
             .collect();
         // Half the time go for the leader: that is where bugs hide.
         let target = match self.leader() {
-            Some(leader) if self.rng.chance(0.5) => Some(leader),
+            Some(leader) if self.rng.chance(0.7) => Some(leader),
             _ if running.is_empty() => None,
             _ => Some(running[self.rng.index(running.len())]),
         };
