@@ -1,6 +1,7 @@
 //! The `quorate` command: run a local cluster, run the simulator.
 
 mod demo;
+mod sim;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -18,6 +19,9 @@ enum Command {
     /// Run a local three-node cluster in this process with a scripted
     /// workload, and print what happened (the default).
     Demo(demo::DemoArgs),
+    /// Run the deterministic simulator over many seeds (`--seeds N`), or
+    /// replay one seed with a readable trace (`--seed S`).
+    Sim(sim::SimArgs),
 }
 
 fn main() -> ExitCode {
@@ -28,6 +32,7 @@ fn main() -> ExitCode {
         .unwrap_or(Command::Demo(demo::DemoArgs::default()))
     {
         Command::Demo(args) => demo::run(args),
+        Command::Sim(args) => sim::run(args),
     }
 }
 

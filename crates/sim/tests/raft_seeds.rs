@@ -4,7 +4,7 @@
 //! command that replays it.
 
 use quorate_sim::raft::RaftSim;
-use quorate_sim::{SeedRunner, SimOptions};
+use quorate_sim::SimOptions;
 use std::ops::Range;
 
 const SEEDS_PER_TEST: u64 = 250;
