@@ -357,6 +357,13 @@ impl Protocol for Raft {
             let request = self.requests.on_committed(entry.index, entry.term);
             ready.outputs.push(Committed { entry, request });
         }
+        assert!(
+            self.log.applied() <= self.log.committed(),
+            "applied {} beyond committed {} (n{})",
+            self.log.applied(),
+            self.log.committed(),
+            self.id.0
+        );
         ready.failed = self.requests.take_failed();
         ready.send_now = std::mem::take(&mut self.send_now);
         ready.send_after_persist = std::mem::take(&mut self.send_after_persist);

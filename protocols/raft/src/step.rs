@@ -28,6 +28,16 @@ impl Raft {
                 Message::Append { .. } | Message::Heartbeat { .. } => {
                     self.become_follower(term, Some(from));
                 }
+                Message::Vote { .. } if self.role != Role::Leader => {
+                    // §5.2: only a granted vote (or a leader's message)
+                    // restarts the election timer. Restarting it on every
+                    // newer term would let a candidate with a stale log and
+                    // a fast clock block elections forever.
+                    let (elapsed, timeout) = (self.election_elapsed, self.election_timeout);
+                    self.become_follower(term, None);
+                    self.election_elapsed = elapsed;
+                    self.election_timeout = timeout;
+                }
                 _ => self.become_follower(term, None),
             }
         } else if term < self.term {

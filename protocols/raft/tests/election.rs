@@ -456,3 +456,30 @@ fn single_node_elects_itself_and_commits_noop() {
     assert_eq!(second.outputs[0].entry.index, 1);
     assert_eq!(raft.status().commit_index, 1);
 }
+
+#[test]
+fn rejected_vote_does_not_restart_election_timer_5_2() {
+    // n1 has a newer log than candidate n2.
+    let mut raft = follower_with_log(1, 3, &[1, 1], 1);
+    let mut reference = follower_with_log(1, 3, &[1, 1], 1);
+    let mut elapsed = 0;
+    while reference.status().role == Role::Follower {
+        reference.tick();
+        elapsed += 1;
+    }
+    ticks(&mut raft, elapsed - 1);
+    raft.step(
+        NodeId(2),
+        Message::Vote {
+            term: 5,
+            last_log_index: 1,
+            last_log_term: 1,
+        },
+    );
+    assert_eq!(raft.status().term, 5);
+    assert_eq!(hard_state(&drain(&mut raft).unwrap()).unwrap().vote, None);
+    // The timer kept running: n1 campaigns on the very tick it would have.
+    raft.tick();
+    assert_eq!(raft.status().role, Role::Candidate);
+    assert_eq!(raft.status().term, 6);
+}
