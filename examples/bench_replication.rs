@@ -20,7 +20,7 @@
 use bytes::Bytes;
 use clap::Parser;
 use hdrhistogram::Histogram;
-use quorate_core::{NodeId, Role};
+use quorate_core::{LogIndex, NodeId, Role, StateMachine, StorageError};
 use quorate_kv::{Command, Kv};
 use quorate_node::{Node, NodeOptions};
 use quorate_raft::Raft;
@@ -59,6 +59,9 @@ struct Args {
     /// when not given).
     #[arg(long)]
     tick_ms: Option<u64>,
+    /// The replicated state machine.
+    #[arg(long, value_enum, default_value_t = Machine::Kv)]
+    machine: Machine,
     /// Distinct keys written, shared by all clients. The key-value map's
     /// size (and so its lookup cost, on every replica) grows with it.
     #[arg(long, default_value_t = 1024)]
@@ -81,7 +84,69 @@ struct Args {
 /// How long a fresh cluster may take to elect its first leader.
 const ELECTION_WAIT_MAX: Duration = Duration::from_secs(10);
 
-type BenchNode = Node<Raft, Kv>;
+/// Which state machine the nodes replicate.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Machine {
+    /// `quorate_kv::Kv`, written with `Put`s.
+    Kv,
+    /// A state machine that only counts: empty commands, empty responses,
+    /// no data. The shape of openraft's benchmark, which measures the
+    /// replication path alone.
+    Empty,
+}
+
+/// A state machine the benchmark can drive: how to make a fresh one, and
+/// what a client submits.
+trait BenchMachine: StateMachine + Sized {
+    fn fresh() -> Self;
+    fn command(workload: &Workload, client: u64, sequence: u64) -> Self::Command;
+}
+
+impl BenchMachine for Kv {
+    fn fresh() -> Self {
+        Kv::new()
+    }
+
+    fn command(workload: &Workload, client: u64, sequence: u64) -> Command {
+        workload.put(client, sequence)
+    }
+}
+
+/// See [`Machine::Empty`].
+#[derive(Debug, Default)]
+struct Empty {
+    applied: u64,
+}
+
+impl StateMachine for Empty {
+    type Command = ();
+    type Response = ();
+
+    fn apply(&mut self, _index: LogIndex, _command: ()) {
+        self.applied += 1;
+    }
+
+    fn snapshot(&self) -> Bytes {
+        Bytes::copy_from_slice(&self.applied.to_be_bytes())
+    }
+
+    fn restore(&mut self, snapshot: &[u8]) -> Result<(), StorageError> {
+        let bytes: [u8; 8] = snapshot.try_into().map_err(|_| StorageError::Corruption {
+            location: "empty state machine snapshot".into(),
+            detail: format!("{} bytes, expected 8", snapshot.len()),
+        })?;
+        self.applied = u64::from_be_bytes(bytes);
+        Ok(())
+    }
+}
+
+impl BenchMachine for Empty {
+    fn fresh() -> Self {
+        Empty::default()
+    }
+
+    fn command(_workload: &Workload, _client: u64, _sequence: u64) {}
+}
 
 fn main() -> Result<(), String> {
     let args = Args::parse();
@@ -110,7 +175,10 @@ fn main() -> Result<(), String> {
         Some(runtime)
     };
     for &clients in &args.clients {
-        let row = run_one(&args, client_rt.as_ref(), clients)?;
+        let row = match args.machine {
+            Machine::Kv => run_one::<Kv>(&args, client_rt.as_ref(), clients)?,
+            Machine::Empty => run_one::<Empty>(&args, client_rt.as_ref(), clients)?,
+        };
         if args.csv {
             report::print_csv_row(&row);
         } else {
@@ -121,7 +189,7 @@ fn main() -> Result<(), String> {
 }
 
 /// One client count against a fresh cluster on a fresh server runtime.
-fn run_one(
+fn run_one<S: BenchMachine>(
     args: &Args,
     client_rt: Option<&tokio::runtime::Runtime>,
     clients: usize,
@@ -140,7 +208,7 @@ fn run_one(
     if let Some(tick_ms) = args.tick_ms {
         options.tick_interval = Duration::from_millis(tick_ms);
     }
-    let cluster = server_rt.block_on(start_cluster(members, options))?;
+    let cluster = server_rt.block_on(start_cluster::<S>(members, options))?;
 
     let result = client_rt.unwrap_or(&server_rt).block_on(drive_clients(
         cluster.leader.clone(),
@@ -176,14 +244,17 @@ fn run_one(
 
 /// The nodes of one run, a second handle to each one's storage (to read its
 /// write counter), and the node that leads.
-struct Cluster {
-    nodes: Vec<BenchNode>,
+struct Cluster<S: StateMachine> {
+    nodes: Vec<Node<Raft, S>>,
     storages: Vec<MemStorage>,
-    leader: BenchNode,
+    leader: Node<Raft, S>,
 }
 
 /// Starts one node per member and waits until one of them leads.
-async fn start_cluster(members: Vec<NodeId>, options: NodeOptions) -> Result<Cluster, String> {
+async fn start_cluster<S: BenchMachine>(
+    members: Vec<NodeId>,
+    options: NodeOptions,
+) -> Result<Cluster<S>, String> {
     let network = MemNetwork::new();
     let mut nodes = Vec::with_capacity(members.len());
     let mut storages = Vec::with_capacity(members.len());
@@ -198,7 +269,7 @@ async fn start_cluster(members: Vec<NodeId>, options: NodeOptions) -> Result<Clu
         let node = Node::builder(id, config)
             .transport(network.join(id))
             .storage(storage)
-            .state_machine(Kv::new())
+            .state_machine(S::fresh())
             .options(options.clone())
             .start()
             .await
@@ -225,7 +296,7 @@ async fn start_cluster(members: Vec<NodeId>, options: NodeOptions) -> Result<Clu
 }
 
 /// Prints each node's counters since it started (warm-up included).
-async fn print_stats(cluster: &Cluster, clients: usize) {
+async fn print_stats<S: StateMachine>(cluster: &Cluster<S>, clients: usize) {
     for (node, storage) in cluster.nodes.iter().zip(&cluster.storages) {
         let status = node.status().await;
         let writes = storage.writes();
@@ -250,8 +321,8 @@ async fn print_stats(cluster: &Cluster, clients: usize) {
 /// Runs `clients` closed-loop writers for the warm-up and then the measured
 /// window. Counts the operations that both start and finish inside the
 /// window, and records their latencies.
-async fn drive_clients(
-    leader: BenchNode,
+async fn drive_clients<S: BenchMachine>(
+    leader: Node<Raft, S>,
     clients: usize,
     workload: Workload,
     warmup: Duration,
@@ -270,7 +341,7 @@ async fn drive_clients(
             let mut latency_ns = new_histogram();
             let mut sequence = 0u64;
             while !stop.load(Ordering::Relaxed) {
-                let command = workload.put(client, sequence);
+                let command = S::command(&workload, client, sequence);
                 sequence += 1;
                 let sent = Instant::now();
                 leader

@@ -99,7 +99,7 @@ impl RaftLogReader<TypeConfig> for Arc<LogStore> {
     }
 
     async fn read_vote(&mut self) -> Result<Option<VoteOf<TypeConfig>>, io::Error> {
-        Ok(self.vote.read().await.clone())
+        Ok(*self.vote.read().await)
     }
 }
 
@@ -108,12 +108,12 @@ impl RaftLogStorage<TypeConfig> for Arc<LogStore> {
 
     async fn get_log_state(&mut self) -> Result<LogState<TypeConfig>, io::Error> {
         let log = self.log.read().await;
-        let last_purged = self.last_purged.read().await.clone();
+        let last_purged = *self.last_purged.read().await;
         let last_log_id = log
             .values()
             .next_back()
             .map(|entry| entry.log_id())
-            .or_else(|| last_purged.clone());
+            .or(last_purged);
         Ok(LogState {
             last_purged_log_id: last_purged,
             last_log_id,
@@ -125,7 +125,7 @@ impl RaftLogStorage<TypeConfig> for Arc<LogStore> {
     }
 
     async fn save_vote(&mut self, vote: &VoteOf<TypeConfig>) -> Result<(), io::Error> {
-        *self.vote.write().await = Some(vote.clone());
+        *self.vote.write().await = Some(*vote);
         Ok(())
     }
 
@@ -157,7 +157,7 @@ impl RaftLogStorage<TypeConfig> for Arc<LogStore> {
     }
 
     async fn purge(&mut self, log_id: LogIdOf<TypeConfig>) -> Result<(), io::Error> {
-        *self.last_purged.write().await = Some(log_id.clone());
+        *self.last_purged.write().await = Some(log_id);
         let mut log = self.log.write().await;
         let kept = log.split_off(&(log_id.index() + 1));
         *log = kept;
@@ -196,7 +196,7 @@ impl RaftSnapshotBuilder<TypeConfig> for Arc<StateMachineStore> {
             let state = self.state.read().await;
             let data = serde_json::to_vec(&*state).map_err(io::Error::other)?;
             let meta = SnapshotMeta {
-                last_log_id: state.last_applied.clone(),
+                last_log_id: state.last_applied,
                 last_membership: state.membership.clone(),
             };
             (data, meta)
@@ -220,7 +220,7 @@ impl RaftStateMachine<TypeConfig> for Arc<StateMachineStore> {
         &mut self,
     ) -> Result<(Option<LogIdOf<TypeConfig>>, StoredMembershipOf<TypeConfig>), io::Error> {
         let state = self.state.read().await;
-        Ok((state.last_applied.clone(), state.membership.clone()))
+        Ok((state.last_applied, state.membership.clone()))
     }
 
     async fn apply<Strm>(&mut self, mut entries: Strm) -> Result<(), io::Error>
@@ -229,10 +229,9 @@ impl RaftStateMachine<TypeConfig> for Arc<StateMachineStore> {
     {
         let mut state = self.state.write().await;
         while let Some((entry, responder)) = entries.try_next().await? {
-            state.last_applied = Some(entry.log_id.clone());
+            state.last_applied = Some(entry.log_id);
             if let EntryPayload::Membership(membership) = &entry.payload {
-                state.membership =
-                    StoredMembership::new(Some(entry.log_id.clone()), membership.clone());
+                state.membership = StoredMembership::new(Some(entry.log_id), membership.clone());
             }
             if let Some(responder) = responder {
                 responder.send(Response {});
