@@ -8,10 +8,16 @@
 //! For each client count a fresh cluster starts on a server runtime: three
 //! nodes over `MemTransport` and `MemStorage`, replicating the `Kv` state
 //! machine. N client tasks on a separate client runtime each submit a `Put`
-//! of a 16-byte key and a 16-byte value to the leader in a closed loop (the
-//! next one when the previous one is committed and applied). Operations that
-//! start and finish inside the measured window are counted; their latencies
-//! go into an HDR histogram.
+//! of a 16-byte key (one of `--keys`, 1024 by default) and a 16-byte value
+//! to the leader in a closed loop (the next one when the previous one is
+//! committed and applied). Operations that start and finish inside the
+//! measured window are counted; their latencies go into an HDR histogram.
+//!
+//! `--machine empty` replicates empty commands into a state machine that
+//! only counts them: the workload of openraft's own benchmark.
+//! `--client-workers 0` runs clients and nodes on one runtime. `--stats`
+//! prints each node's storage writes and frames, i.e. how much each `Ready`
+//! batched.
 //!
 //! The shape (server and client runtimes, warm-up, the table) is the one of
 //! `examples/peers/openraft`, so `examples/peers/compare.sh` can print both
