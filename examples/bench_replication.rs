@@ -26,13 +26,13 @@
 use bytes::Bytes;
 use clap::Parser;
 use hdrhistogram::Histogram;
-use quorate_core::{LogIndex, NodeId, Role, StateMachine, StorageError};
+use quorate_core::{LogIndex, NodeId, Role, StateMachine, StorageError, SubmitError};
 use quorate_kv::{Command, Kv};
 use quorate_node::{Node, NodeOptions};
 use quorate_raft::Raft;
 use quorate_storage::MemStorage;
 use quorate_transport::MemNetwork;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -217,6 +217,7 @@ fn run_one<S: BenchMachine>(
     let cluster = server_rt.block_on(start_cluster::<S>(members, options))?;
 
     let result = client_rt.unwrap_or(&server_rt).block_on(drive_clients(
+        cluster.nodes.clone(),
         cluster.leader.clone(),
         clients,
         Workload {
@@ -327,7 +328,13 @@ async fn print_stats<S: StateMachine>(cluster: &Cluster<S>, clients: usize) {
 /// Runs `clients` closed-loop writers for the warm-up and then the measured
 /// window. Counts the operations that both start and finish inside the
 /// window, and records their latencies.
+///
+/// A client that hears `NotLeader` follows the hint (every client then
+/// submits there) and resubmits; an operation whose outcome is unknown
+/// (`Indeterminate`, e.g. leadership lost mid-flight) is not counted. Both
+/// are reported on stderr: a run with leader changes is not a clean run.
 async fn drive_clients<S: BenchMachine>(
+    nodes: Vec<Node<Raft, S>>,
     leader: Node<Raft, S>,
     clients: usize,
     workload: Workload,
@@ -338,22 +345,23 @@ async fn drive_clients<S: BenchMachine>(
     let window_start = start + warmup;
     let window_end = window_start + window;
     let stop = Arc::new(AtomicBool::new(false));
+    let router = Arc::new(Router::new(nodes, &leader));
 
     let mut tasks = Vec::with_capacity(clients);
     for client in 0..clients as u64 {
-        let leader = leader.clone();
+        let router = router.clone();
         let stop = stop.clone();
         tasks.push(tokio::spawn(async move {
             let mut latency_ns = new_histogram();
             let mut sequence = 0u64;
             while !stop.load(Ordering::Relaxed) {
-                let command = S::command(&workload, client, sequence);
+                let this = sequence;
                 sequence += 1;
+                let make = || S::command(&workload, client, this);
                 let sent = Instant::now();
-                leader
-                    .submit(command)
-                    .await
-                    .map_err(|e| format!("client {client}: submit: {e}"))?;
+                if !router.submit(make, &stop).await? {
+                    continue;
+                }
                 let done = Instant::now();
                 if sent >= window_start && done <= window_end {
                     latency_ns.saturating_record((done - sent).as_nanos() as u64);
@@ -371,7 +379,72 @@ async fn drive_clients<S: BenchMachine>(
         let client = task.await.map_err(|e| e.to_string())??;
         latency_ns.add(&client).map_err(|e| e.to_string())?;
     }
+    let redirects = router.redirects.load(Ordering::Relaxed);
+    let indeterminate = router.indeterminate.load(Ordering::Relaxed);
+    if redirects + indeterminate > 0 {
+        eprintln!(
+            "warning: {clients} clients: leadership moved during the run \
+             ({redirects} redirected submissions, {indeterminate} operations with unknown outcome)"
+        );
+    }
     Ok((latency_ns.len(), window.as_secs_f64(), latency_ns))
+}
+
+/// Where clients submit: the node they believe leads, moved on `NotLeader`.
+struct Router<S: StateMachine> {
+    nodes: Vec<Node<Raft, S>>,
+    leader: AtomicUsize,
+    redirects: AtomicU64,
+    indeterminate: AtomicU64,
+}
+
+impl<S: StateMachine> Router<S> {
+    fn new(nodes: Vec<Node<Raft, S>>, leader: &Node<Raft, S>) -> Self {
+        let position = nodes
+            .iter()
+            .position(|node| node.id() == leader.id())
+            .expect("the leader is one of the nodes");
+        Router {
+            nodes,
+            leader: AtomicUsize::new(position),
+            redirects: AtomicU64::new(0),
+            indeterminate: AtomicU64::new(0),
+        }
+    }
+
+    /// Submits the command `make` builds until it is answered (true), its
+    /// outcome is unknown (false), or the run stops (false). Errors that
+    /// retrying cannot fix end the run. (A resubmission builds the command
+    /// again rather than cloning it, to keep the common path clone-free.)
+    async fn submit(
+        &self,
+        make: impl Fn() -> S::Command,
+        stop: &AtomicBool,
+    ) -> Result<bool, String> {
+        loop {
+            let at = self.leader.load(Ordering::Relaxed);
+            match self.nodes[at].submit(make()).await {
+                Ok(_) => return Ok(true),
+                Err(SubmitError::NotLeader { leader_hint }) => {
+                    self.redirects.fetch_add(1, Ordering::Relaxed);
+                    match leader_hint.and_then(|id| self.nodes.iter().position(|n| n.id() == id)) {
+                        Some(position) => self.leader.store(position, Ordering::Relaxed),
+                        // No leader known yet: an election is under way.
+                        None => tokio::time::sleep(Duration::from_millis(1)).await,
+                    }
+                }
+                Err(SubmitError::Busy { .. }) => tokio::task::yield_now().await,
+                Err(SubmitError::Indeterminate { .. }) => {
+                    self.indeterminate.fetch_add(1, Ordering::Relaxed);
+                    return Ok(false);
+                }
+                Err(error) => return Err(format!("submit: {error}")),
+            }
+            if stop.load(Ordering::Relaxed) {
+                return Ok(false);
+            }
+        }
+    }
 }
 
 /// What the clients write.
