@@ -8,8 +8,10 @@ use std::io::Write;
 
 /// Runs a protocol through simulated clusters, one seed at a time.
 ///
-/// ```ignore
-/// let sim = Simulator::new(RaftPlugin::default(), SimOptions::default());
+/// ```
+/// use quorate_sim::{raft::RaftSim, SimOptions, Simulator};
+///
+/// let sim = Simulator::new(RaftSim::new(), SimOptions::default());
 /// let report = sim.check_seed(42);
 /// assert!(report.passed(), "replay with: {}", report.replay_command());
 /// ```
