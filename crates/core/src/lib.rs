@@ -16,6 +16,7 @@ mod error;
 mod ids;
 mod protocol;
 mod ready;
+mod rng;
 mod status;
 mod storage;
 mod traits;
@@ -27,6 +28,7 @@ pub use protocol::{
     Committed, Consensus, Protocol, ProtocolConfig, TxnCoordinator, TxnDecision, TxnId,
 };
 pub use ready::Ready;
+pub use rng::SeededRng;
 pub use status::{Role, Status};
 pub use storage::{Recovered, Storage, WriteBatch};
 pub use traits::{

@@ -9,7 +9,7 @@
 //! flaps, crashes and restarts, pauses, clock drift, and torn writes and bit
 //! flips on a minority of nodes.
 
-use crate::rng::SimRng;
+use quorate_core::SeededRng;
 
 /// An inclusive range a seed draws one value from.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -34,14 +34,14 @@ impl Span<u64> {
     }
 
     /// Draws a value.
-    pub fn draw(&self, rng: &mut SimRng) -> u64 {
+    pub fn draw(&self, rng: &mut SeededRng) -> u64 {
         rng.between(self.min, self.max)
     }
 }
 
 impl Span<f64> {
     /// Draws a value.
-    pub fn draw(&self, rng: &mut SimRng) -> f64 {
+    pub fn draw(&self, rng: &mut SeededRng) -> f64 {
         rng.between_f64(self.min, self.max)
     }
 }
@@ -136,7 +136,7 @@ impl FaultOptions {
     }
 
     /// Draws one seed's intensities.
-    pub fn draw(&self, rng: &mut SimRng) -> Faults {
+    pub fn draw(&self, rng: &mut SeededRng) -> Faults {
         let mut on = || rng.chance(self.class_enabled);
         let network = on();
         let partitions = on();

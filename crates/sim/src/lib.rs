@@ -11,7 +11,6 @@ mod options;
 pub mod plugin;
 pub mod raft;
 mod report;
-pub mod rng;
 mod runner;
 mod simulation;
 pub mod storage;

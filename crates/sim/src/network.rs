@@ -7,7 +7,7 @@
 //! flight on it, as with a real cable pulled.
 
 use crate::faults::Faults;
-use crate::rng::SimRng;
+use quorate_core::SeededRng;
 use std::fmt;
 
 /// The shapes of partition the nemesis creates.
@@ -81,7 +81,7 @@ impl Network {
 
     /// Cuts links in the shape of `kind`, on top of what is already cut.
     /// Returns a readable description of the cut.
-    pub fn partition(&mut self, kind: PartitionKind, rng: &mut SimRng) -> String {
+    pub fn partition(&mut self, kind: PartitionKind, rng: &mut SeededRng) -> String {
         let mut order: Vec<usize> = (0..self.nodes).collect();
         // Fisher-Yates with the simulation's generator.
         for i in (1..order.len()).rev() {
@@ -124,11 +124,11 @@ pub enum Fate {
 
 /// Decides the fate of one message under `faults`; `tick_ns` converts the
 /// long-delay bound from ticks.
-pub fn fate(faults: &Faults, tick_ns: u64, rng: &mut SimRng) -> Fate {
+pub fn fate(faults: &Faults, tick_ns: u64, rng: &mut SeededRng) -> Fate {
     if rng.chance(faults.loss) {
         return Fate::Dropped;
     }
-    let delay = |rng: &mut SimRng| {
+    let delay = |rng: &mut SeededRng| {
         let base = faults.latency_ns.draw(rng);
         if rng.chance(faults.slow) {
             base + rng.between(0, faults.slow_ticks_max * tick_ns)
@@ -150,7 +150,7 @@ mod tests {
 
     #[test]
     fn partitions_cut_the_links_their_shape_says() {
-        let mut rng = SimRng::new(3);
+        let mut rng = SeededRng::new(3);
         for _ in 0..50 {
             let mut net = Network::new(5);
             net.partition(PartitionKind::Isolate, &mut rng);

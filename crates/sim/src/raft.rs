@@ -1,8 +1,8 @@
 //! Raft plugged into the simulator.
 
 use crate::plugin::{ConfigOf, NodeContext, Promise, SimProtocol};
-use crate::rng::SimRng;
 use crate::{SeedRunner, SimOptions, Simulator};
+use quorate_core::SeededRng;
 use quorate_core::{NodeId, Term};
 use quorate_raft::{AppendOutcome, Config, HardState, Message, Raft};
 
@@ -42,7 +42,7 @@ impl SimProtocol for RaftSim {
     fn config(&self, node: &NodeContext<'_>) -> ConfigOf<Self> {
         // Cluster-wide settings come from the cluster seed, so every node
         // (and every incarnation of it) agrees on them.
-        let mut rng = SimRng::new(node.cluster_seed);
+        let mut rng = SeededRng::new(node.cluster_seed);
         let election_ticks_min = rng.between(8, 15) as u32;
         let election_ticks_max = election_ticks_min + rng.between(4, 15) as u32;
         Config {

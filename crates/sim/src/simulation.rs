@@ -20,10 +20,10 @@ use crate::network::{fate, Fate, Network, PartitionKind};
 use crate::options::SimOptions;
 use crate::plugin::{MessageOf, NodeContext, Promise, SimProtocol};
 use crate::report::{Failure, RunReport, RunStats};
-use crate::rng::SimRng;
 use crate::storage::SimStorage;
 use crate::trace::{Trace, TraceHasher};
 use bytes::Bytes;
+use quorate_core::SeededRng;
 use quorate_core::{
     Committed, EntryKind, LogIndex, NodeId, Protocol, ReadyId, RequestId, Role, StateMachine,
     SubmitError, Term, WriteBatch,
@@ -144,7 +144,7 @@ pub(crate) struct Simulation<'a, 't, S: SimProtocol> {
     plugin: &'a S,
     options: &'a SimOptions,
     seed: u64,
-    rng: SimRng,
+    rng: SeededRng,
     now_ns: u64,
     seq: u64,
     queue: BinaryHeap<Scheduled>,
@@ -190,7 +190,7 @@ impl<'a, 't, S: SimProtocol> Simulation<'a, 't, S> {
         seed: u64,
         out: Option<&'t mut dyn Write>,
     ) -> Self {
-        let mut rng = SimRng::new(seed);
+        let mut rng = SeededRng::new(seed);
         let size = options.cluster_sizes[rng.index(options.cluster_sizes.len())];
         assert!(size >= 1, "a cluster has at least one node");
         let drawn_faults = options.faults.draw(&mut rng);

@@ -10,8 +10,8 @@
 //! A bit flipped inside acknowledged (synced) data is detected by the same
 //! checksums and reported as [`StorageError::Corruption`], never served.
 
-use crate::rng::SimRng;
 use bytes::Bytes;
+use quorate_core::SeededRng;
 use quorate_core::{Entry, LogIndex, Recovered, Snapshot, StorageError, Term, WriteBatch};
 
 /// A materialized log: hard state, snapshot and the entries after it.
@@ -190,7 +190,7 @@ impl SimStorage {
 
     /// Loses unsynced writes as a power cut would: a random prefix of them
     /// survives, the first one lost may be torn.
-    pub fn crash(&mut self, rng: &mut SimRng, torn_write: f64) -> CrashDamage {
+    pub fn crash(&mut self, rng: &mut SeededRng, torn_write: f64) -> CrashDamage {
         let pending = std::mem::take(&mut self.unsynced);
         let survive = rng.index(pending.len() + 1);
         let lost_batches = pending.len() - survive;
@@ -211,7 +211,11 @@ impl SimStorage {
     /// caller passes 0 for nodes outside the corruptible minority) a bit
     /// inside acknowledged data has flipped; the checksum catches it and the
     /// storage reports corruption from then on.
-    pub fn recover(&mut self, rng: &mut SimRng, bit_flip: f64) -> Result<Recovered, StorageError> {
+    pub fn recover(
+        &mut self,
+        rng: &mut SeededRng,
+        bit_flip: f64,
+    ) -> Result<Recovered, StorageError> {
         assert!(
             self.unsynced.is_empty(),
             "recover runs after a crash, which settles unsynced writes"
@@ -260,7 +264,7 @@ mod tests {
     #[test]
     fn synced_writes_survive_a_crash_and_unsynced_ones_may_not() {
         for seed in 0..20 {
-            let mut rng = SimRng::new(seed);
+            let mut rng = SeededRng::new(seed);
             let mut disk = SimStorage::new();
             disk.write(append(vec![entry(1, 1), entry(2, 1)], true))
                 .unwrap();
@@ -299,7 +303,7 @@ mod tests {
 
     #[test]
     fn corruption_in_acknowledged_data_is_reported_not_served() {
-        let mut rng = SimRng::new(1);
+        let mut rng = SeededRng::new(1);
         let mut disk = SimStorage::new();
         disk.write(append(vec![entry(1, 1)], true)).unwrap();
         disk.sync();

@@ -8,10 +8,9 @@
 //! both sides, so frames already in flight when a partition starts are lost
 //! too, as on a real network.
 
-use crate::rng::SplitMix64;
 use async_trait::async_trait;
 use bytes::Bytes;
-use quorate_core::{NodeId, Transport, TransportStats};
+use quorate_core::{NodeId, SeededRng, Transport, TransportStats};
 use std::cmp::Reverse;
 use std::collections::{BTreeSet, BinaryHeap};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -182,7 +181,7 @@ impl FaultLayer {
             inner,
             options: self.options.clone(),
             control: self.control.clone(),
-            rng: SplitMix64::new(seed),
+            rng: SeededRng::new(seed),
             delayed: BinaryHeap::new(),
             sequence: 0,
             inner_closed: false,
@@ -210,7 +209,7 @@ pub struct FaultTransport<T> {
     inner: T,
     options: FaultOptions,
     control: FaultControl,
-    rng: SplitMix64,
+    rng: SeededRng,
     /// Frames waiting out their delay, earliest first.
     delayed: BinaryHeap<Reverse<Delayed>>,
     sequence: u64,
@@ -252,9 +251,10 @@ impl<T> FaultTransport<T> {
                 self.count_drop();
                 continue;
             }
+            let delay_min = duration_nanos(self.options.delay_min);
             let delay_nanos = self.rng.between(
-                duration_nanos(self.options.delay_min),
-                duration_nanos(self.options.delay_max),
+                delay_min,
+                duration_nanos(self.options.delay_max).max(delay_min),
             );
             self.sequence += 1;
             self.delayed.push(Reverse(Delayed {

@@ -9,7 +9,6 @@
 
 mod fault;
 mod mem;
-mod rng;
 
 pub use fault::{FaultControl, FaultLayer, FaultOptions, FaultTransport};
 pub use mem::{MemNetwork, MemTransport, INBOX_FRAMES_MAX_DEFAULT};

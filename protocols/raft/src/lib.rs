@@ -27,7 +27,6 @@ mod proposals;
 mod raft;
 mod replication;
 mod requests;
-mod rng;
 mod step;
 
 pub use config::Config;

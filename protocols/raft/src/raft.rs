@@ -11,11 +11,10 @@ use crate::message::Message;
 use crate::progress::Progress;
 use crate::proposals::SeenProposals;
 use crate::requests::Requests;
-use crate::rng::SplitMix64;
 use bytes::Bytes;
 use quorate_core::{
     Committed, ConfigError, Entry, LogIndex, NodeId, Protocol, ProtocolConfig, Ready, ReadyId,
-    Recovered, RequestId, Role, Status, SubmitError, Term, WriteBatch,
+    Recovered, RequestId, Role, SeededRng, Status, SubmitError, Term, WriteBatch,
 };
 use std::collections::BTreeMap;
 
@@ -48,7 +47,7 @@ pub struct Raft {
     pub(crate) incarnation_durable: bool,
     /// The hard state last handed to storage.
     pub(crate) hard_state_written: HardState,
-    pub(crate) rng: SplitMix64,
+    pub(crate) rng: SeededRng,
     /// Ticks since this instance started.
     pub(crate) ticks: u64,
     pub(crate) election_elapsed: u32,
@@ -98,10 +97,13 @@ impl Raft {
     pub(crate) fn reset_election_timer(&mut self) {
         self.election_elapsed = 0;
         self.heartbeat_elapsed = 0;
-        self.election_timeout = self.rng.range(
-            self.config.election_ticks_min,
-            self.config.election_ticks_max,
+        // Uniform in [election_ticks_min, election_ticks_max); validate()
+        // guarantees max > min, and both fit in u32.
+        let ticks = self.rng.between(
+            u64::from(self.config.election_ticks_min),
+            u64::from(self.config.election_ticks_max) - 1,
         );
+        self.election_timeout = u32::try_from(ticks).expect("drawn between two u32 bounds");
     }
 
     /// Moves to a new term, forgetting the vote (§5.1).
@@ -264,7 +266,9 @@ impl Protocol for Raft {
             p.sort();
             p
         };
-        let rng = SplitMix64::new(config.seed, id.0);
+        // Mixing the node id in gives each node its own timeout sequence even
+        // when every node is configured with the same seed.
+        let rng = SeededRng::new(config.seed ^ id.0.wrapping_mul(0xD6E8_FEB8_6659_FD93));
         let mut raft = Raft {
             id,
             peers,

@@ -4,8 +4,8 @@
 
 use bytes::Bytes;
 use quorate_core::{
-    Committed, Entry, EntryKind, NodeId, Protocol, Ready, Recovered, RequestId, Role, SubmitError,
-    WriteBatch,
+    Committed, Entry, EntryKind, NodeId, Protocol, Ready, Recovered, RequestId, Role, SeededRng,
+    SubmitError, WriteBatch,
 };
 use quorate_raft::{Config, HardState, Message, Raft};
 use std::collections::{BTreeMap, VecDeque};
@@ -196,7 +196,7 @@ pub struct Cluster {
     pub isolated: Vec<u64>,
     /// Percent of messages dropped, duplicated, and delivered out of order.
     pub faults_percent: u64,
-    rng_state: u64,
+    rng: SeededRng,
     queue: VecDeque<(NodeId, NodeId, Message)>,
     /// (term, leader) pairs ever observed, for election safety.
     pub leaders: BTreeMap<u64, u64>,
@@ -215,7 +215,7 @@ impl Cluster {
             failed: BTreeMap::new(),
             isolated: Vec::new(),
             faults_percent: 0,
-            rng_state: 0x5EED,
+            rng: SeededRng::new(0x5EED),
             queue: VecDeque::new(),
             leaders: BTreeMap::new(),
         };
@@ -281,7 +281,7 @@ impl Cluster {
             }
             if self.faults_percent > 0 && self.queue.len() > 1 && self.chance() {
                 // Reorder: deliver a later message first.
-                let at = (self.random() % self.queue.len() as u64) as usize;
+                let at = self.rng.index(self.queue.len());
                 self.queue.swap(0, at);
             }
             if let Some((from, to, message)) = self.queue.pop_front() {
@@ -307,17 +307,8 @@ impl Cluster {
         panic!("cluster did not settle");
     }
 
-    fn random(&mut self) -> u64 {
-        // SplitMix64: deterministic faults from a fixed seed.
-        self.rng_state = self.rng_state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.rng_state;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
     fn chance(&mut self) -> bool {
-        self.random() % 100 < self.faults_percent
+        self.rng.below(100) < self.faults_percent
     }
 
     pub fn tick_all(&mut self, count: u32) {

@@ -1,13 +1,17 @@
-//! The simulator's one source of randomness.
+//! [`SeededRng`]: the one pseudo-random generator every Quorate crate uses.
 //!
+//! Protocols draw randomness only from a seed in their config, the fault
+//! layer from a seed in its options, the simulator from the seed of a run.
 //! Hand-written (xoshiro256** seeded through splitmix64) rather than taken
 //! from a crate: a recorded failing seed must replay the same run forever,
 //! and a dependency upgrade that changed the stream would silently turn
-//! every pinned seed into a different test.
+//! every pinned seed into a different test. Drawing from a seeded generator
+//! is deterministic, so it does not break the "no randomness" rule of core
+//! and the protocols.
 
 /// A small, fast, seedable PRNG (xoshiro256**).
 #[derive(Clone, Debug)]
-pub struct SimRng {
+pub struct SeededRng {
     state: [u64; 4],
 }
 
@@ -19,7 +23,7 @@ fn splitmix64(x: &mut u64) -> u64 {
     z ^ (z >> 31)
 }
 
-impl SimRng {
+impl SeededRng {
     /// A generator whose whole stream is determined by `seed`.
     pub fn new(seed: u64) -> Self {
         let mut x = seed;
@@ -29,7 +33,7 @@ impl SimRng {
             splitmix64(&mut x),
             splitmix64(&mut x),
         ];
-        SimRng { state }
+        SeededRng { state }
     }
 
     /// The next 64 random bits.
@@ -86,8 +90,8 @@ impl SimRng {
     /// A generator for an independent sub-stream (a node's protocol seed, a
     /// client's choices), so adding draws in one place does not shift
     /// another's.
-    pub fn fork(&mut self) -> SimRng {
-        SimRng::new(self.next_u64())
+    pub fn fork(&mut self) -> SeededRng {
+        SeededRng::new(self.next_u64())
     }
 }
 
@@ -97,24 +101,24 @@ mod tests {
 
     #[test]
     fn same_seed_same_stream() {
-        let mut a = SimRng::new(7);
-        let mut b = SimRng::new(7);
+        let mut a = SeededRng::new(7);
+        let mut b = SeededRng::new(7);
         for _ in 0..100 {
             assert_eq!(a.next_u64(), b.next_u64());
         }
-        assert_ne!(SimRng::new(7).next_u64(), SimRng::new(8).next_u64());
+        assert_ne!(SeededRng::new(7).next_u64(), SeededRng::new(8).next_u64());
     }
 
     #[test]
     fn stream_is_pinned() {
         // Recorded seeds must replay forever: the stream may never change.
-        let mut rng = SimRng::new(0);
+        let mut rng = SeededRng::new(0);
         assert_eq!(rng.next_u64(), 0x99EC_5F36_CB75_F2B4);
     }
 
     #[test]
     fn ranges_stay_in_bounds() {
-        let mut rng = SimRng::new(1);
+        let mut rng = SeededRng::new(1);
         for _ in 0..10_000 {
             let v = rng.between(3, 5);
             assert!((3..=5).contains(&v));
