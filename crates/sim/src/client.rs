@@ -8,23 +8,56 @@
 use crate::faults::Span;
 use crate::history::{Function, Value};
 use crate::options::SimOptions;
-use crate::rng::SimRng;
 use bytes::Bytes;
 use quorate_core::RequestId;
+use quorate_core::SeededRng;
 use quorate_kv::Command;
 
 /// The shape of a run's workload, drawn per seed.
 #[derive(Debug)]
 pub(crate) struct Workload {
     pub(crate) clients: usize,
-    keys: Vec<Bytes>,
-    /// Values recently written per key, so compare-and-swap sometimes
-    /// expects the right one. At most `RECENT_MAX` per key.
-    recent: Vec<Vec<Bytes>>,
+    keys: Vec<KeySlot>,
     next_value: u64,
 }
 
+/// One of the keys clients contend on. After `OPS_PER_KEY_MAX` operations
+/// the slot moves on to a fresh key (as Jepsen's independent-key workloads
+/// do): every key's history stays short enough for the linearizability
+/// search to finish, however many operations end with an unknown outcome,
+/// while contention per key stays high.
+#[derive(Debug)]
+struct KeySlot {
+    slot: usize,
+    generation: u64,
+    name: Bytes,
+    ops: u32,
+    /// Values recently written, so compare-and-swap sometimes expects the
+    /// right one. At most `RECENT_MAX`.
+    recent: Vec<Bytes>,
+}
+
+impl KeySlot {
+    fn new(slot: usize, generation: u64) -> Self {
+        let name = if generation == 0 {
+            format!("k{slot}")
+        } else {
+            format!("k{slot}.{generation}")
+        };
+        KeySlot {
+            slot,
+            generation,
+            name: Bytes::from(name),
+            ops: 0,
+            recent: Vec::new(),
+        }
+    }
+}
+
 const RECENT_MAX: usize = 4;
+
+/// Operations on one key before its slot moves to a fresh key.
+const OPS_PER_KEY_MAX: u32 = 64;
 
 /// One operation in flight.
 #[derive(Debug)]
@@ -41,15 +74,14 @@ pub(crate) struct Op {
 }
 
 impl Workload {
-    pub(crate) fn new(options: &SimOptions, rng: &mut SimRng) -> Self {
+    pub(crate) fn new(options: &SimOptions, rng: &mut SeededRng) -> Self {
         let clients = options.clients.draw(rng).max(1) as usize;
         let key_count = Span::new(options.keys.min.max(1), options.keys.max.max(1)).draw(rng);
         Workload {
             clients,
-            keys: (0..key_count)
-                .map(|k| Bytes::from(format!("k{k}")))
+            keys: (0..key_count as usize)
+                .map(|slot| KeySlot::new(slot, 0))
                 .collect(),
-            recent: vec![Vec::new(); key_count as usize],
             next_value: 0,
         }
     }
@@ -57,7 +89,7 @@ impl Workload {
     fn fresh_value(&mut self, key: usize) -> Bytes {
         self.next_value += 1;
         let value = Bytes::from(format!("v{}", self.next_value));
-        let recent = &mut self.recent[key];
+        let recent = &mut self.keys[key].recent;
         if recent.len() == RECENT_MAX {
             recent.remove(0);
         }
@@ -68,9 +100,14 @@ impl Workload {
     /// Draws the next operation: reads 35 %, writes 30 %, compare-and-swap
     /// 25 %, deletes 10 %. Written values are unique, so a read names the
     /// write it saw.
-    pub(crate) fn next_op(&mut self, rng: &mut SimRng) -> Op {
+    pub(crate) fn next_op(&mut self, rng: &mut SeededRng) -> Op {
         let k = rng.index(self.keys.len());
-        let key = self.keys[k].clone();
+        if self.keys[k].ops == OPS_PER_KEY_MAX {
+            let slot = &self.keys[k];
+            self.keys[k] = KeySlot::new(slot.slot, slot.generation + 1);
+        }
+        self.keys[k].ops += 1;
+        let key = self.keys[k].name.clone();
         let roll = rng.below(100);
         let (f, invoke_value, command) = if roll < 35 {
             (
@@ -86,7 +123,7 @@ impl Workload {
             };
             (Function::Put, Value::Bytes(value), command)
         } else if roll < 90 {
-            let recent = &self.recent[k];
+            let recent = &self.keys[k].recent;
             let expected = if recent.is_empty() || rng.chance(0.15) {
                 None
             } else {
