@@ -37,7 +37,7 @@ while [[ $# -gt 0 ]]; do
         --csv) csv_out="$2"; shift 2 ;;
         --quorate-args) quorate_args="$2"; shift 2 ;;
         --openraft-args) openraft_args="$2"; shift 2 ;;
-        -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,16p' "$0"; exit 0 ;;
         *) echo "unknown argument: $1" >&2; exit 2 ;;
     esac
 done
