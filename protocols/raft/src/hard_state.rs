@@ -16,7 +16,9 @@ pub struct HardState {
     pub vote: Option<NodeId>,
     /// A commit index this node knew of. Only a hint (never needed for
     /// safety): after a restart entries up to it are handed out again
-    /// without waiting for a leader.
+    /// without waiting for a leader. Written lazily, with the next batch
+    /// that carries entries or a new term, vote or incarnation, so it may
+    /// lag behind the commit index the node knew.
     pub commit: LogIndex,
     /// Bumped on every restart; tags forwarded proposals so that answers
     /// meant for an earlier incarnation are never matched to new requests.

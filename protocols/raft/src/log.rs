@@ -149,25 +149,25 @@ impl RaftLog {
     /// Follower: merges entries that follow a matched `prev_log_index`
     /// (§5.3 receiver steps 3 and 4). Entries already present with the same
     /// term are kept; only a real conflict truncates, so a stale or
-    /// duplicated AppendEntries never shortens the log. Returns the first
-    /// index removed, if any.
-    pub(crate) fn merge(&mut self, entries: &[Entry]) -> Option<LogIndex> {
-        let mut truncated = None;
-        for (offset, entry) in entries.iter().enumerate() {
-            match self.term_at(entry.index) {
-                Some(term) if term == entry.term => continue,
-                Some(_) => {
-                    truncated = Some(entry.index);
-                    self.truncate_from(entry.index);
-                    self.entries.extend(entries[offset..].iter().cloned());
-                    break;
-                }
-                None => {
-                    self.entries.extend(entries[offset..].iter().cloned());
-                    break;
-                }
-            }
-        }
+    /// duplicated AppendEntries never shortens the log. Takes the entries by
+    /// value so the new ones move into the log rather than being cloned.
+    /// Returns the first index removed, if any.
+    pub(crate) fn merge(&mut self, entries: Vec<Entry>) -> Option<LogIndex> {
+        // Entries before the first new or conflicting one are already held.
+        let Some(first_new) = entries
+            .iter()
+            .position(|entry| self.term_at(entry.index) != Some(entry.term))
+        else {
+            return None;
+        };
+        let index = entries[first_new].index;
+        let truncated = if index <= self.last_index() {
+            self.truncate_from(index);
+            Some(index)
+        } else {
+            None
+        };
+        self.entries.extend(entries.into_iter().skip(first_new));
         truncated
     }
 

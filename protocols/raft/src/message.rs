@@ -54,7 +54,7 @@ pub enum Message {
         /// Term of the entry at `prev_log_index`.
         prev_log_term: Term,
         /// Entries to store, contiguous from `prev_log_index + 1`; empty for
-        /// a probe or a commit notification.
+        /// a probe.
         entries: Vec<Entry>,
         /// The leader's commit index.
         commit_index: LogIndex,

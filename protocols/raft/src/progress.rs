@@ -29,8 +29,6 @@ pub(crate) struct Progress {
     pub(crate) inflights: VecDeque<LogIndex>,
     /// Heard from the follower since the last CheckQuorum round.
     pub(crate) recent_active: bool,
-    /// Highest commit index the follower can have learnt from us.
-    pub(crate) commit_sent: LogIndex,
     /// Send an AppendEntries even if it carries no entries (to find out
     /// whether the follower lost messages).
     pub(crate) empty_append_due: bool,
@@ -47,7 +45,6 @@ impl Progress {
             probe_sent: false,
             inflights: VecDeque::new(),
             recent_active: false,
-            commit_sent: 0,
             empty_append_due: true,
         }
     }

@@ -331,15 +331,17 @@ impl Protocol for Raft {
 
         let write = self.log.take_write();
         let hard_state = self.hard_state();
-        let hard_state_changed = hard_state != self.hard_state_written;
-        if write.is_some() || hard_state_changed {
-            let written = self.hard_state_written;
-            // A commit index alone is a hint that may be lost; everything
-            // else is a promise and must be synced.
-            let sync = write.is_some()
-                || hard_state.term != written.term
-                || hard_state.vote != written.vote
-                || hard_state.incarnation != written.incarnation;
+        let written = self.hard_state_written;
+        // Term, vote and incarnation are promises and must be synced before
+        // anything that depends on them leaves. The commit index is only a
+        // hint (see `HardState::commit`): it is written lazily, along with
+        // the next batch that has to be written anyway, so a commit-only
+        // change costs no storage write at all.
+        let promises_changed = hard_state.term != written.term
+            || hard_state.vote != written.vote
+            || hard_state.incarnation != written.incarnation;
+        if write.is_some() || promises_changed {
+            let hard_state_changed = hard_state != written;
             let (truncate_from, entries) = match write {
                 Some(w) => (w.truncate_from, w.entries),
                 None => (None, Vec::new()),
@@ -348,10 +350,12 @@ impl Protocol for Raft {
                 hard_state: hard_state_changed.then(|| hard_state.encode()),
                 truncate_from,
                 entries,
-                sync,
+                sync: true,
                 ..WriteBatch::default()
             });
-            self.hard_state_written = hard_state;
+            if hard_state_changed {
+                self.hard_state_written = hard_state;
+            }
         }
 
         // Taken after the write: every entry handed out is in the log that

@@ -3,7 +3,6 @@
 //! the commit rule (§5.4.2).
 
 use crate::message::{AppendOutcome, Message};
-use crate::progress::ProgressState;
 use crate::raft::Raft;
 use quorate_core::{Entry, LogIndex, NodeId, Term};
 
@@ -19,16 +18,17 @@ impl Raft {
             // runs at most `inflight_appends_max + 1` times.
             loop {
                 let last = self.log.last_index();
-                let committed = self.log.committed();
                 let progress = &self.progress[&peer];
                 if !progress.can_send(self.config.inflight_appends_max) {
                     break;
                 }
                 let has_entries = progress.next <= last;
-                let commit_news = progress.state == ProgressState::Replicate
-                    && progress.inflights.is_empty()
-                    && committed.min(progress.matched) > progress.commit_sent;
-                if !has_entries && !progress.empty_append_due && !commit_news {
+                // A new commit index alone is no reason to send: it rides on
+                // the next AppendEntries or heartbeat (at most
+                // `heartbeat_ticks` away). A dedicated message per commit
+                // would double the frames, follower writes and wake-ups per
+                // entry at low load.
+                if !has_entries && !progress.empty_append_due {
                     break;
                 }
                 self.send_append(peer);
@@ -56,7 +56,6 @@ impl Raft {
         };
         let last_sent = prev_log_index + entries.len() as LogIndex;
         progress.sent(entries.len(), last_sent);
-        progress.commit_sent = progress.commit_sent.max(committed.min(last_sent));
         let message = Message::Append {
             term: self.term,
             prev_log_index,
@@ -69,11 +68,10 @@ impl Raft {
 
     pub(crate) fn broadcast_heartbeat(&mut self) {
         let committed = self.log.committed();
-        for (&peer, progress) in self.progress.iter_mut() {
+        for (&peer, progress) in self.progress.iter() {
             // Never tell a follower to commit beyond what it is known to
             // hold: its log past `matched` may still differ from ours.
             let commit_index = committed.min(progress.matched);
-            progress.commit_sent = progress.commit_sent.max(commit_index);
             let message = Message::Heartbeat {
                 term: self.term,
                 commit_index,
@@ -140,7 +138,7 @@ impl Raft {
         }
 
         let last_new = prev_log_index + entries.len() as LogIndex;
-        if let Some(truncated) = self.log.merge(&entries) {
+        if let Some(truncated) = self.log.merge(entries) {
             self.requests.on_truncate(truncated);
             // An acknowledgement still waiting for persist may cover the
             // entries just removed. It would reach its (older) leader after

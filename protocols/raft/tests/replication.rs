@@ -411,3 +411,87 @@ fn queued_ack_for_truncated_entries_never_leaves_5_3() {
     // n2 must not hear "I hold 1..=3": it could commit entries we dropped.
     assert_eq!(ready.send_after_persist, vec![(NodeId(3), accepted(2, 2))]);
 }
+
+#[test]
+fn commit_index_rides_on_next_append_or_heartbeat_not_its_own_message() {
+    let mut leader = replicating_leader(config(3));
+    leader.submit(Bytes::from("x")).unwrap();
+    drain_all(&mut leader);
+    leader.step(NodeId(2), accepted(1, 2));
+    leader.step(NodeId(3), accepted(1, 2));
+    assert_eq!(leader.status().commit_index, 2);
+    // The commit yields the output, but no message and no storage write:
+    // the new commit index alone is not worth a round of appends.
+    let readies = drain_all(&mut leader);
+    assert_eq!(readies.len(), 1);
+    assert_eq!(readies[0].outputs.len(), 1);
+    assert!(readies[0].send_now.is_empty(), "{:?}", readies[0].send_now);
+    assert!(
+        readies[0].persist.is_none(),
+        "a commit index alone is a hint"
+    );
+    // The next entry carries it.
+    leader.submit(Bytes::from("y")).unwrap();
+    let ready = drain(&mut leader).unwrap();
+    for peer in [2, 3] {
+        assert!(matches!(
+            to(&ready.send_now, peer)[..],
+            [Message::Append {
+                prev_log_index: 2,
+                commit_index: 2,
+                ..
+            }]
+        ));
+    }
+    // With nothing more to send, the next heartbeat carries it.
+    let mut sent = Vec::new();
+    for _ in 0..config(3).heartbeat_ticks {
+        leader.tick();
+        if let Some(ready) = drain(&mut leader) {
+            sent.extend(ready.send_now);
+        }
+    }
+    for peer in [2, 3] {
+        assert_eq!(
+            to(&sent, peer),
+            vec![Message::Heartbeat {
+                term: 1,
+                commit_index: 2
+            }]
+        );
+    }
+}
+
+#[test]
+fn follower_learns_commit_from_heartbeat_without_a_storage_write() {
+    let mut raft = follower_with_log(2, 3, &[], 1);
+    raft.step(
+        NodeId(1),
+        append(1, (0, 0), vec![entry(1, 1), entry(2, 1)], 0),
+    );
+    let ready = drain(&mut raft).unwrap();
+    assert_eq!(ready.persist.as_ref().unwrap().entries.len(), 2);
+    assert!(ready.outputs.is_empty(), "nothing known committed yet");
+    // The commit index arrives on a heartbeat: the entries are output at
+    // once, with no write to wait for, and the answer is not an append
+    // acknowledgement.
+    raft.step(
+        NodeId(1),
+        Message::Heartbeat {
+            term: 1,
+            commit_index: 2,
+        },
+    );
+    let ready = drain(&mut raft).unwrap();
+    assert!(ready.persist.is_none());
+    let outputs: Vec<u64> = ready.outputs.iter().map(|o| o.entry.index).collect();
+    assert_eq!(outputs, vec![1, 2]);
+    assert_eq!(
+        ready.send_after_persist,
+        vec![(NodeId(1), Message::HeartbeatResponse { term: 1 })]
+    );
+    // The commit hint is written with the next batch that is written anyway.
+    raft.step(NodeId(1), append(1, (2, 1), vec![entry(3, 1)], 2));
+    let ready = drain(&mut raft).unwrap();
+    assert_eq!(hard_state(&ready).map(|h| h.commit), Some(2));
+}
