@@ -154,12 +154,9 @@ impl RaftLog {
     /// Returns the first index removed, if any.
     pub(crate) fn merge(&mut self, entries: Vec<Entry>) -> Option<LogIndex> {
         // Entries before the first new or conflicting one are already held.
-        let Some(first_new) = entries
+        let first_new = entries
             .iter()
-            .position(|entry| self.term_at(entry.index) != Some(entry.term))
-        else {
-            return None;
-        };
+            .position(|entry| self.term_at(entry.index) != Some(entry.term))?;
         let index = entries[first_new].index;
         let truncated = if index <= self.last_index() {
             self.truncate_from(index);
