@@ -68,6 +68,8 @@ pub(crate) struct Op {
     /// The postcard-encoded [`Command`], as the node driver submits it.
     pub(crate) command: Bytes,
     pub(crate) attempts: u32,
+    /// Submissions allowed before recording `fail`.
+    pub(crate) attempts_max: u32,
     pub(crate) deadline_ns: u64,
     /// Where the current attempt went: node, incarnation, request id.
     pub(crate) submitted: Option<(usize, u64, RequestId)>,
@@ -82,6 +84,16 @@ impl Workload {
             keys: (0..key_count as usize)
                 .map(|slot| KeySlot::new(slot, 0))
                 .collect(),
+            next_value: 0,
+        }
+    }
+
+    /// The workload of a scripted scenario: no clients of its own (the
+    /// script submits) and one key.
+    pub(crate) fn scripted() -> Self {
+        Workload {
+            clients: 0,
+            keys: vec![KeySlot::new(0, 0)],
             next_value: 0,
         }
     }
@@ -101,13 +113,7 @@ impl Workload {
     /// 25 %, deletes 10 %. Written values are unique, so a read names the
     /// write it saw.
     pub(crate) fn next_op(&mut self, rng: &mut SeededRng) -> Op {
-        let k = rng.index(self.keys.len());
-        if self.keys[k].ops == OPS_PER_KEY_MAX {
-            let slot = &self.keys[k];
-            self.keys[k] = KeySlot::new(slot.slot, slot.generation + 1);
-        }
-        self.keys[k].ops += 1;
-        let key = self.keys[k].name.clone();
+        let (k, key) = self.next_key(rng);
         let roll = rng.below(100);
         let (f, invoke_value, command) = if roll < 35 {
             (
@@ -116,12 +122,7 @@ impl Workload {
                 Command::Get { key: key.clone() },
             )
         } else if roll < 65 {
-            let value = self.fresh_value(k);
-            let command = Command::Put {
-                key: key.clone(),
-                value: value.clone(),
-            };
-            (Function::Put, Value::Bytes(value), command)
+            self.put(k, &key)
         } else if roll < 90 {
             let recent = &self.keys[k].recent;
             let expected = if recent.is_empty() || rng.chance(0.15) {
@@ -143,6 +144,39 @@ impl Workload {
                 Command::Delete { key: key.clone() },
             )
         };
+        Op::new(f, key, invoke_value, command)
+    }
+
+    /// Draws a write (a put of a fresh value), for scripted submissions.
+    pub(crate) fn next_write(&mut self, rng: &mut SeededRng) -> Op {
+        let (k, key) = self.next_key(rng);
+        let (f, invoke_value, command) = self.put(k, &key);
+        Op::new(f, key, invoke_value, command)
+    }
+
+    /// Picks a key slot, moving it to a fresh key when it is used up.
+    fn next_key(&mut self, rng: &mut SeededRng) -> (usize, Bytes) {
+        let k = rng.index(self.keys.len());
+        if self.keys[k].ops == OPS_PER_KEY_MAX {
+            let slot = &self.keys[k];
+            self.keys[k] = KeySlot::new(slot.slot, slot.generation + 1);
+        }
+        self.keys[k].ops += 1;
+        (k, self.keys[k].name.clone())
+    }
+
+    fn put(&mut self, k: usize, key: &Bytes) -> (Function, Value, Command) {
+        let value = self.fresh_value(k);
+        let command = Command::Put {
+            key: key.clone(),
+            value: value.clone(),
+        };
+        (Function::Put, Value::Bytes(value), command)
+    }
+}
+
+impl Op {
+    fn new(f: Function, key: Bytes, invoke_value: Value, command: Command) -> Self {
         let command = Bytes::from(postcard::to_allocvec(&command).expect("commands encode"));
         Op {
             f,
@@ -150,6 +184,7 @@ impl Workload {
             invoke_value,
             command,
             attempts: 0,
+            attempts_max: 1,
             deadline_ns: 0,
             submitted: None,
         }

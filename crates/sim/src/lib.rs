@@ -12,6 +12,7 @@ pub mod plugin;
 pub mod raft;
 mod report;
 mod runner;
+pub mod scenario;
 mod simulation;
 pub mod storage;
 pub mod trace;

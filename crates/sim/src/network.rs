@@ -79,6 +79,23 @@ impl Network {
         self.cut.fill(false);
     }
 
+    /// Cuts every link.
+    pub fn cut_all(&mut self) {
+        self.cut.fill(true);
+    }
+
+    /// Reconnects the link between `a` and `b`, both ways.
+    pub fn connect(&mut self, a: usize, b: usize) {
+        self.cut[a * self.nodes + b] = false;
+        self.cut[b * self.nodes + a] = false;
+    }
+
+    /// Cuts every link to and from `node`.
+    pub fn isolate(&mut self, node: usize) {
+        let rest: Vec<usize> = (0..self.nodes).filter(|&other| other != node).collect();
+        self.cut_between(&[node], &rest, true);
+    }
+
     /// Cuts links in the shape of `kind`, on top of what is already cut.
     /// Returns a readable description of the cut.
     pub fn partition(&mut self, kind: PartitionKind, rng: &mut SeededRng) -> String {

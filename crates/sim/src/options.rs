@@ -41,6 +41,12 @@ pub struct SimOptions {
     pub events_max: u64,
     /// Bounds for the linearizability check.
     pub check: CheckLimits,
+    /// One seed in this many runs one of the protocol's scripted scenarios
+    /// instead of a random schedule: seed `s` does when
+    /// `s % scripted_seed_every == scripted_seed_every - 1`, and the
+    /// scenario is number `s / scripted_seed_every` modulo their count.
+    /// 0: never.
+    pub scripted_seed_every: u64,
 }
 
 impl Default for SimOptions {
@@ -61,16 +67,19 @@ impl Default for SimOptions {
             readies_per_input_max: 64,
             events_max: 5_000_000,
             check: CheckLimits::default(),
+            scripted_seed_every: 10,
         }
     }
 }
 
 impl SimOptions {
-    /// The defaults without any fault: for measuring the fault-free path and
-    /// for tests that must see progress.
+    /// The defaults without any fault (and without scripted scenarios,
+    /// which inject their own): for measuring the fault-free path and for
+    /// tests that must see progress.
     pub fn without_faults() -> Self {
         SimOptions {
             faults: FaultOptions::none(),
+            scripted_seed_every: 0,
             ..SimOptions::default()
         }
     }

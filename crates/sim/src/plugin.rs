@@ -6,6 +6,7 @@
 //! contract. Paxos or a two-phase-commit log plug in by implementing
 //! [`SimProtocol`]; the simulator itself does not change.
 
+use crate::scenario::Scenario;
 use quorate_core::{Consensus, LogIndex, NodeId, Protocol, Term};
 
 /// What the simulator knows about the node it is configuring.
@@ -74,5 +75,15 @@ pub trait SimProtocol: Send + Sync {
     /// checking [`Promise::Vote`]. `None` when undecodable or unsupported.
     fn durable_vote(&self, _hard_state: &[u8]) -> Option<(Term, Option<NodeId>)> {
         None
+    }
+
+    /// Scripted scenarios for this protocol; some seeds run one of them
+    /// instead of a random schedule (see
+    /// [`SimOptions::scripted_seed_every`](crate::SimOptions)).
+    fn scenarios(&self) -> Vec<Scenario<Self>>
+    where
+        Self: Sized,
+    {
+        Vec::new()
     }
 }

@@ -1,6 +1,9 @@
 //! Raft plugged into the simulator.
 
+mod figure8;
+
 use crate::plugin::{ConfigOf, NodeContext, Promise, SimProtocol};
+use crate::scenario::Scenario;
 use crate::{SeedRunner, SimOptions, Simulator};
 use quorate_core::SeededRng;
 use quorate_core::{NodeId, Term};
@@ -87,5 +90,12 @@ impl SimProtocol for RaftSim {
         HardState::decode(hard_state)
             .ok()
             .map(|state| (state.term, state.vote))
+    }
+
+    /// `figure8`: the schedule of the extended paper's Figure 8, where a
+    /// leader must not commit an entry of an earlier term by counting
+    /// replicas.
+    fn scenarios(&self) -> Vec<Scenario<Self>> {
+        vec![figure8::scenario()]
     }
 }

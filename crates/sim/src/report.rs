@@ -126,6 +126,8 @@ pub struct RunReport {
     pub protocol: String,
     /// The seed.
     pub seed: u64,
+    /// The scripted scenario the seed ran, or `None` for a random schedule.
+    pub scenario: Option<&'static str>,
     /// Hash of every event in order; equal for two runs of one seed.
     pub trace_hash: u64,
     /// Broken properties (empty when the run passed).

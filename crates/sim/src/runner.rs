@@ -3,6 +3,7 @@
 use crate::options::SimOptions;
 use crate::plugin::SimProtocol;
 use crate::report::{Failure, RunReport};
+use crate::scenario::Scenario;
 use crate::simulation;
 use std::io::Write;
 
@@ -19,6 +20,7 @@ use std::io::Write;
 pub struct Simulator<S: SimProtocol> {
     plugin: S,
     options: SimOptions,
+    scenarios: Vec<Scenario<S>>,
 }
 
 impl<S: SimProtocol> Simulator<S> {
@@ -28,7 +30,12 @@ impl<S: SimProtocol> Simulator<S> {
             !options.cluster_sizes.is_empty(),
             "options.cluster_sizes names at least one size"
         );
-        Simulator { plugin, options }
+        let scenarios = plugin.scenarios();
+        Simulator {
+            plugin,
+            options,
+            scenarios,
+        }
     }
 
     /// The options.
@@ -41,10 +48,46 @@ impl<S: SimProtocol> Simulator<S> {
         &self.plugin
     }
 
-    /// Runs `seed` once. With `trace`, writes a readable line per notable
-    /// event (messages, writes, applies, client events, faults).
+    /// The scripted scenarios of the protocol.
+    pub fn scenarios(&self) -> &[Scenario<S>] {
+        &self.scenarios
+    }
+
+    /// The scenario `seed` runs instead of a random schedule, if any (see
+    /// [`SimOptions::scripted_seed_every`]).
+    pub fn scenario_for(&self, seed: u64) -> Option<&Scenario<S>> {
+        let every = self.options.scripted_seed_every;
+        if every == 0 || self.scenarios.is_empty() || seed % every != every - 1 {
+            return None;
+        }
+        let which = (seed / every) % self.scenarios.len() as u64;
+        Some(&self.scenarios[which as usize])
+    }
+
+    /// Runs `seed` once: a random schedule, or the scripted scenario the
+    /// seed picks. With `trace`, writes a readable line per notable event
+    /// (messages, writes, applies, client events, faults, script steps).
     pub fn run(&self, seed: u64, trace: Option<&mut dyn Write>) -> RunReport {
-        simulation::run(&self.plugin, &self.options, seed, trace)
+        let scenario = self.scenario_for(seed);
+        simulation::run(&self.plugin, &self.options, seed, scenario, trace)
+    }
+
+    /// Runs the scenario named `name` with `seed` choosing the timings;
+    /// `None` when the protocol has no such scenario.
+    pub fn run_scenario(
+        &self,
+        name: &str,
+        seed: u64,
+        trace: Option<&mut dyn Write>,
+    ) -> Option<RunReport> {
+        let scenario = self.scenarios.iter().find(|s| s.name == name)?;
+        Some(simulation::run(
+            &self.plugin,
+            &self.options,
+            seed,
+            Some(scenario),
+            trace,
+        ))
     }
 
     /// Runs `seed` twice and adds a `determinism` failure when the two
@@ -86,6 +129,17 @@ pub trait SeedRunner: Send + Sync {
     /// Runs `seed` twice and checks determinism; see
     /// [`Simulator::check_seed`].
     fn check_seed(&self, seed: u64) -> RunReport;
+
+    /// The names of the protocol's scripted scenarios.
+    fn scenario_names(&self) -> Vec<&'static str>;
+
+    /// Runs one scripted scenario; see [`Simulator::run_scenario`].
+    fn run_scenario(
+        &self,
+        name: &str,
+        seed: u64,
+        trace: Option<&mut dyn Write>,
+    ) -> Option<RunReport>;
 }
 
 impl<S: SimProtocol> SeedRunner for Simulator<S> {
@@ -103,5 +157,21 @@ impl<S: SimProtocol> SeedRunner for Simulator<S> {
 
     fn check_seed(&self, seed: u64) -> RunReport {
         Simulator::check_seed(self, seed)
+    }
+
+    fn scenario_names(&self) -> Vec<&'static str> {
+        self.scenarios
+            .iter()
+            .map(|scenario| scenario.name)
+            .collect()
+    }
+
+    fn run_scenario(
+        &self,
+        name: &str,
+        seed: u64,
+        trace: Option<&mut dyn Write>,
+    ) -> Option<RunReport> {
+        Simulator::run_scenario(self, name, seed, trace)
     }
 }

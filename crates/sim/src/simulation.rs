@@ -20,6 +20,7 @@ use crate::network::{fate, Fate, Network, PartitionKind};
 use crate::options::SimOptions;
 use crate::plugin::{MessageOf, NodeContext, Promise, SimProtocol};
 use crate::report::{Failure, RunReport, RunStats};
+use crate::scenario::{Condition, Scenario, Step};
 use crate::storage::SimStorage;
 use crate::trace::{Trace, TraceHasher};
 use bytes::Bytes;
@@ -169,17 +170,26 @@ pub(crate) struct Simulation<'a, 't, S: SimProtocol> {
     leader_completeness: LeaderCompleteness,
     state_machine_safety: StateMachineSafety,
     acked_writes: AckedWrites,
+    /// The script this run follows, or `None` for a random schedule.
+    scenario: Option<&'a Scenario<S>>,
+    /// The `End` event was handled.
+    ended: bool,
 }
 
-/// Runs `seed` once and reports.
+/// Runs `seed` once and reports: a random schedule, or `scenario`'s
+/// script with the seed choosing only timings and details.
 pub(crate) fn run<S: SimProtocol>(
     plugin: &S,
     options: &SimOptions,
     seed: u64,
+    scenario: Option<&Scenario<S>>,
     trace: Option<&mut dyn Write>,
 ) -> RunReport {
-    let mut sim = Simulation::new(plugin, options, seed, trace);
-    sim.run();
+    let mut sim = Simulation::new(plugin, options, seed, scenario, trace);
+    match scenario {
+        Some(scenario) => sim.run_scripted(scenario),
+        None => sim.run(),
+    }
     sim.finish()
 }
 
@@ -188,12 +198,21 @@ impl<'a, 't, S: SimProtocol> Simulation<'a, 't, S> {
         plugin: &'a S,
         options: &'a SimOptions,
         seed: u64,
+        scenario: Option<&'a Scenario<S>>,
         out: Option<&'t mut dyn Write>,
     ) -> Self {
         let mut rng = SeededRng::new(seed);
-        let size = options.cluster_sizes[rng.index(options.cluster_sizes.len())];
+        let size = match scenario {
+            Some(scenario) => scenario.nodes,
+            None => options.cluster_sizes[rng.index(options.cluster_sizes.len())],
+        };
         assert!(size >= 1, "a cluster has at least one node");
-        let drawn_faults = options.faults.draw(&mut rng);
+        let mut drawn_faults = options.faults.draw(&mut rng);
+        if scenario.is_some() {
+            // A script injects its own faults; the seed only picks timings
+            // (latencies, disk write times, clock drift).
+            drawn_faults = drawn_faults.calm();
+        }
         let cluster_seed = rng.next_u64();
         let members: Vec<NodeId> = (1..=size as u64).map(NodeId).collect();
         // A fixed minority may see bit flips: 1 of 3, 2 of 5.
@@ -224,7 +243,10 @@ impl<'a, 't, S: SimProtocol> Simulation<'a, 't, S> {
                 }
             })
             .collect();
-        let workload = Workload::new(options, &mut rng);
+        let workload = match scenario {
+            Some(_) => Workload::scripted(),
+            None => Workload::new(options, &mut rng),
+        };
         let clients = (0..workload.clients).map(Client::new).collect();
         Simulation {
             plugin,
@@ -261,6 +283,8 @@ impl<'a, 't, S: SimProtocol> Simulation<'a, 't, S> {
             leader_completeness: LeaderCompleteness::default(),
             state_machine_safety: StateMachineSafety::default(),
             acked_writes: AckedWrites::default(),
+            scenario,
+            ended: false,
         }
     }
 
@@ -332,8 +356,27 @@ impl<'a, 't, S: SimProtocol> Simulation<'a, 't, S> {
         // settle before the convergence check.
         self.schedule(fault_end + (end - fault_end) / 2, Event::StopClients);
         self.schedule(end, Event::End);
+        self.process(u64::MAX, &|_| false);
+    }
 
-        while let Some(Scheduled { at_ns, event, .. }) = self.queue.pop() {
+    /// Handles events in time order until `stop` holds after one, the next
+    /// event lies beyond `until_ns`, a check fails or the run ends. Returns
+    /// true when `stop` held.
+    fn process(&mut self, until_ns: u64, stop: &dyn Fn(&Self) -> bool) -> bool {
+        // The first broken invariant is the interesting one; what follows
+        // would only be its consequences.
+        while self.failures.is_empty() && !self.ended {
+            match self.queue.peek() {
+                Some(next) if next.at_ns <= until_ns => {}
+                _ => {
+                    // Nothing more happens before `until_ns`: time passes.
+                    if until_ns != u64::MAX {
+                        self.now_ns = self.now_ns.max(until_ns);
+                    }
+                    return false;
+                }
+            }
+            let Scheduled { at_ns, event, .. } = self.queue.pop().expect("peeked");
             debug_assert!(at_ns >= self.now_ns, "time never goes back");
             self.now_ns = at_ns;
             self.stats.events += 1;
@@ -341,19 +384,159 @@ impl<'a, 't, S: SimProtocol> Simulation<'a, 't, S> {
             if self.stats.events > self.options.events_max {
                 let limit = self.options.events_max;
                 self.fail("event_budget", format!("more than {limit} events"));
-                break;
+                return false;
             }
             if matches!(event, Event::End) {
+                self.ended = true;
                 self.finish_run();
-                break;
+                return false;
             }
             self.handle(event);
-            if !self.failures.is_empty() {
-                // The first broken invariant is the interesting one; what
-                // follows would only be its consequences.
-                break;
+            if stop(self) {
+                return true;
             }
         }
+        false
+    }
+
+    // ---- scripted scenarios ----------------------------------------------
+
+    /// Follows `scenario`'s steps, then ends the run as a random one ends:
+    /// calm (every link heals, crashed nodes restart), then the end-of-run
+    /// checks `heal_phase_ticks` later.
+    fn run_scripted(&mut self, scenario: &Scenario<S>) {
+        if self.trace.readable() {
+            let line = format!(
+                "seed {} protocol {} scenario {} nodes {} faults {:?}",
+                self.seed,
+                self.plugin.name(),
+                scenario.name,
+                self.members.len(),
+                self.drawn_faults,
+            );
+            self.trace.line(0, format_args!("{line}"));
+        }
+        // Only the script submits.
+        self.clients_stopped = true;
+        for node in 0..self.nodes.len() {
+            self.start_node(node);
+        }
+        for (number, step) in scenario.steps.iter().enumerate() {
+            if !self.failures.is_empty() || self.ended {
+                return;
+            }
+            self.trace.hasher.write_u64(0x5C00 + number as u64);
+            if self.trace.readable() {
+                self.trace
+                    .line(self.now_ns, format_args!("step {number}: {step:?}"));
+            }
+            self.run_step(step);
+        }
+        if !self.failures.is_empty() || self.ended {
+            return;
+        }
+        self.on_calm();
+        self.schedule(self.ticks(self.options.heal_phase_ticks), Event::End);
+        self.process(u64::MAX, &|_| false);
+    }
+
+    fn run_step(&mut self, step: &Step) {
+        match step {
+            Step::Connect(links) => {
+                self.network.cut_all();
+                for &(a, b) in links {
+                    let (a, b) = (self.index_of(a), self.index_of(b));
+                    self.network.connect(a, b);
+                }
+            }
+            Step::Isolate(node) => {
+                let node = self.index_of(*node);
+                self.network.isolate(node);
+            }
+            Step::Heal => self.heal(),
+            Step::DropInFlight => {
+                let before = self.queue.len();
+                self.queue
+                    .retain(|scheduled| !matches!(scheduled.event, Event::Deliver { .. }));
+                self.stats.messages_dropped += (before - self.queue.len()) as u64;
+            }
+            Step::Crash(node) => {
+                let node = self.index_of(*node);
+                self.crash_node(node);
+            }
+            Step::Restart(node) => {
+                let node = self.index_of(*node);
+                self.restart_node(node);
+            }
+            Step::Submit(node) => {
+                let node = self.index_of(*node);
+                self.submit_scripted(node);
+            }
+            Step::RunUntil(condition, ticks_max) => {
+                let until = self.now_ns + self.ticks(*ticks_max);
+                let reached =
+                    self.holds(condition) || self.process(until, &|sim| sim.holds(condition));
+                self.trace.hasher.write_u64(u64::from(reached));
+                if !reached && self.trace.readable() {
+                    self.trace.line(
+                        self.now_ns,
+                        format_args!("not reached within {ticks_max} ticks: {condition:?}"),
+                    );
+                }
+            }
+            Step::Run(ticks) => {
+                let until = self.now_ns + self.ticks(*ticks);
+                self.process(until, &|_| false);
+            }
+        }
+    }
+
+    /// The position of `node` among the members. Scripts name nodes of
+    /// their own cluster, so anything else is a bug in the script.
+    fn index_of(&self, node: NodeId) -> usize {
+        self.members
+            .iter()
+            .position(|&member| member == node)
+            .unwrap_or_else(|| panic!("the scenario names {node}, not a member"))
+    }
+
+    fn holds(&self, condition: &Condition) -> bool {
+        match condition {
+            Condition::Leader(node) => {
+                let n = &self.nodes[self.index_of(*node)];
+                n.life == Life::Up
+                    && n.protocol
+                        .as_ref()
+                        .is_some_and(|p| p.status().role == Role::Leader)
+            }
+            Condition::Durable { node, index } => {
+                self.nodes[self.index_of(*node)]
+                    .storage
+                    .durable()
+                    .last_index()
+                    >= *index
+            }
+            Condition::Applied { node, index } => {
+                self.nodes[self.index_of(*node)].applied >= *index
+            }
+            Condition::All(conditions) => conditions.iter().all(|c| self.holds(c)),
+        }
+    }
+
+    /// A client of its own submits one write to `node`, once: a refusal
+    /// fails the operation rather than retrying elsewhere, so the script
+    /// alone decides where entries are appended.
+    fn submit_scripted(&mut self, node: usize) {
+        let client = self.clients.len();
+        self.clients.push(Client::new(client));
+        let mut op = self.workload.next_write(&mut self.rng);
+        op.attempts_max = 1;
+        self.record(client, EventType::Invoke, op.invoke_value.clone(), &op);
+        self.stats.ops_invoked += 1;
+        let deadline = self.now_ns + self.ticks(self.options.client_timeout_ticks);
+        self.clients[client].start(op, deadline);
+        self.clients[client].target = Some(node);
+        self.attempt(client);
     }
 
     fn handle(&mut self, event: Event) {
@@ -397,7 +580,10 @@ impl<'a, 't, S: SimProtocol> Simulation<'a, 't, S> {
             node_seed,
             incarnation: self.nodes[node].incarnation,
         };
-        self.plugin.config(&context)
+        match self.scenario {
+            Some(scenario) => (scenario.configure)(self.plugin, &context),
+            None => self.plugin.config(&context),
+        }
     }
 
     /// Starts (or restarts) a node from what its disk recovered.
@@ -1000,7 +1186,8 @@ impl<'a, 't, S: SimProtocol> Simulation<'a, 't, S> {
                 if self.clients_stopped || self.history.len() / 2 >= self.options.ops_max {
                     return;
                 }
-                let op = self.workload.next_op(&mut self.rng);
+                let mut op = self.workload.next_op(&mut self.rng);
+                op.attempts_max = self.options.submit_attempts_max;
                 self.record(client, EventType::Invoke, op.invoke_value.clone(), &op);
                 self.stats.ops_invoked += 1;
                 let deadline = self.now_ns + self.ticks(self.options.client_timeout_ticks);
@@ -1058,7 +1245,7 @@ impl<'a, 't, S: SimProtocol> Simulation<'a, 't, S> {
         let c = &mut self.clients[client];
         let op = c.op.as_mut().expect("attempting an operation");
         op.attempts += 1;
-        if op.attempts > self.options.submit_attempts_max {
+        if op.attempts > op.attempts_max {
             // Every earlier attempt was refused definitely: nothing applied.
             self.finish_op(client, EventType::Fail, None);
             return;
@@ -1421,6 +1608,7 @@ impl<'a, 't, S: SimProtocol> Simulation<'a, 't, S> {
         RunReport {
             protocol: self.plugin.name(),
             seed: self.seed,
+            scenario: self.scenario.map(|scenario| scenario.name),
             trace_hash: self.trace.hasher.finish(),
             failures: self.failures,
             stats: self.stats,
