@@ -11,6 +11,7 @@
 #![deny(missing_docs)]
 
 mod command;
+mod hasher;
 mod state;
 
 pub use command::{Command, Response};
