@@ -87,6 +87,8 @@ where
         // tick counts start from the start of the node.
         ticker.tick().await;
         loop {
+            // Commands taken from the mailbox in this turn.
+            let mut turn_commands = 0usize;
             tokio::select! {
                 biased;
                 changed = self.inbox.shutdown.changed() => {
@@ -111,22 +113,40 @@ where
                     let _ = reply.send(self.status());
                 }
                 submission = self.inbox.mailbox.recv() => match submission {
-                    Some(submission) => self.on_submission(submission),
+                    Some(submission) => {
+                        self.on_submission(submission);
+                        turn_commands = 1;
+                    }
                     // Every handle is gone: nobody can submit or shut down.
                     None => return Exit::Shutdown,
                 },
                 () = std::future::ready(()), if self.more_ready => {}
             }
-            self.drain_inputs();
+            turn_commands += self.drain_inputs(self.options.commands_per_turn_max);
+            if turn_commands >= 2 {
+                // Under load, other clients are typically being woken in
+                // this same scheduler pass (by answers this node just sent);
+                // yielding once lets them submit, so their commands join
+                // this batch instead of each costing a Ready of its own. A
+                // lone command (low load) skips this: the yield would only
+                // add latency.
+                tokio::task::yield_now().await;
+                let budget = self
+                    .options
+                    .commands_per_turn_max
+                    .saturating_sub(turn_commands);
+                self.drain_inputs(budget);
+            }
             if let Err(error) = self.carry_out_readies().await {
                 return Exit::Fatal(error);
             }
         }
     }
 
-    /// Takes whatever else is already waiting, up to the per-turn limits, so
-    /// that one `Ready` carries many commands and acknowledgements.
-    fn drain_inputs(&mut self) {
+    /// Takes whatever else is already waiting, up to the per-turn frame
+    /// limit and `commands_max` commands, so that one `Ready` carries many
+    /// commands and acknowledgements. Returns the number of commands taken.
+    fn drain_inputs(&mut self, commands_max: usize) -> usize {
         for _ in 0..self.options.frames_per_turn_max {
             if self.transport_closed {
                 break;
@@ -139,12 +159,15 @@ where
                 None => break,
             }
         }
-        for _ in 0..self.options.commands_per_turn_max {
+        let mut taken = 0;
+        while taken < commands_max {
             match self.inbox.mailbox.try_recv() {
                 Ok(submission) => self.on_submission(submission),
                 Err(_) => break,
             }
+            taken += 1;
         }
+        taken
     }
 
     fn on_frame(&mut self, from: NodeId, frame: &[u8]) {

@@ -15,6 +15,11 @@
 //! (and vice versa); the group id lets one transport carry many groups.
 //! A frame that does not decode completely is dropped and counted, never a
 //! panic.
+//!
+//! Encoders measure the message first (postcard's size pass only adds up
+//! lengths) and write into a buffer of exactly that size: one allocation
+//! per frame or command, where growing a `Vec` from empty took several, and
+//! a full buffer turns into `Bytes` without another copy or header.
 
 use bytes::Bytes;
 use quorate_core::GroupId;
@@ -74,12 +79,16 @@ impl std::error::Error for FrameError {}
 /// When the message type cannot be serialized by postcard: a protocol
 /// message type is fixed at compile time, so this is a programming error.
 pub fn encode_frame<M: Serialize + fmt::Debug>(group: GroupId, message: &M) -> Bytes {
-    let mut envelope = Vec::with_capacity(64);
-    envelope.push(WIRE_VERSION);
-    envelope.extend_from_slice(&group.0.to_le_bytes());
-    let frame = postcard::to_extend(message, envelope).unwrap_or_else(|error| {
-        panic!("protocol message {message:?} does not serialize with postcard: {error}")
-    });
+    let frame = serialized_bytes(message)
+        .and_then(|body_bytes| {
+            let mut envelope = Vec::with_capacity(ENVELOPE_BYTES + body_bytes);
+            envelope.push(WIRE_VERSION);
+            envelope.extend_from_slice(&group.0.to_le_bytes());
+            postcard::to_extend(message, envelope)
+        })
+        .unwrap_or_else(|error| {
+            panic!("protocol message {message:?} does not serialize with postcard: {error}")
+        });
     Bytes::from(frame)
 }
 
@@ -109,7 +118,13 @@ pub fn decode_frame<M: DeserializeOwned>(group: GroupId, frame: &[u8]) -> Result
 
 /// Encodes a state-machine command as log entry data.
 pub fn encode_command<C: Serialize>(command: &C) -> Result<Bytes, postcard::Error> {
-    postcard::to_allocvec(command).map(Bytes::from)
+    let bytes = serialized_bytes(command)?;
+    postcard::to_extend(command, Vec::with_capacity(bytes)).map(Bytes::from)
+}
+
+/// The length of `value`'s postcard encoding, found without writing it.
+fn serialized_bytes<T: Serialize + ?Sized>(value: &T) -> Result<usize, postcard::Error> {
+    postcard::serialize_with_flavor(value, postcard::ser_flavors::Size::default())
 }
 
 /// Decodes log entry data into a state-machine command; the whole entry
