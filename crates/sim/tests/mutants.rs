@@ -51,9 +51,12 @@ fn mutant_figure8_is_caught() {
     const SEEDS: u64 = 20;
     let (caught, checks) = figure8_catches(SEEDS);
     println!("figure8 caught in {caught} of {SEEDS} seeds of the script, by {checks:?}");
+    // The script leaves only timings to the seed, so nearly every seed
+    // must catch it (500 of 500 when it was written).
     assert!(
-        caught >= 1,
-        "counting replicas of an old-term entry must be caught"
+        caught * 2 >= SEEDS,
+        "counting replicas of an old-term entry must be caught in most seeds, \
+         was in {caught} of {SEEDS}"
     );
     assert!(
         checks
