@@ -11,7 +11,6 @@
 #![deny(missing_docs)]
 
 mod command;
-mod hasher;
 mod state;
 
 pub use command::{Command, Response};

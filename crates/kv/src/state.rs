@@ -1,9 +1,9 @@
 //! The key-value state and how commands change it.
 
 use crate::command::{Command, Response};
-use crate::hasher::FixedState;
 use bytes::Bytes;
 use quorate_core::{LogIndex, StateMachine, StorageError};
+use rustc_hash::FxBuildHasher;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 
@@ -16,9 +16,16 @@ use std::collections::HashMap;
 /// of a replicated put). Order is needed only by snapshots, which must be
 /// byte-identical on every replica: [`snapshot`](StateMachine::snapshot)
 /// sorts by key, so the hash order is never observed.
+///
+/// The hasher is rustc's FxHash: unkeyed and the same in every process
+/// (std's `RandomState` is seeded per process, and everything reachable from
+/// outputs must be a pure function of the inputs), and far cheaper than
+/// SipHash on short keys. The price of an unkeyed hash is that a client who
+/// knows it can choose colliding keys; that slows its group down but never
+/// changes a result.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Kv {
-    entries: HashMap<Bytes, Bytes, FixedState>,
+    entries: HashMap<Bytes, Bytes, FxBuildHasher>,
     applied_index: LogIndex,
 }
 
@@ -126,8 +133,7 @@ impl StateMachine for Kv {
         }
         let decoded: SnapshotV1 =
             postcard::from_bytes(body).map_err(|error| corruption(error.to_string()))?;
-        let mut entries =
-            HashMap::with_capacity_and_hasher(decoded.entries.len(), FixedState::default());
+        let mut entries = HashMap::with_capacity_and_hasher(decoded.entries.len(), FxBuildHasher);
         for (key, value) in decoded.entries {
             if entries.insert(key, value).is_some() {
                 return Err(corruption("duplicate key".to_string()));
