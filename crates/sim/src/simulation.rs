@@ -977,8 +977,7 @@ impl<'a, 't, S: SimProtocol> Simulation<'a, 't, S> {
         match promise {
             Promise::Vote { term, candidate } => {
                 let recorded = durable
-                    .hard_state
-                    .as_ref()
+                    .hard_state()
                     .and_then(|bytes| self.plugin.durable_vote(bytes));
                 match recorded {
                     Some((durable_term, _)) if durable_term > term => Ok(()),

@@ -51,6 +51,46 @@ impl DurableLog {
         }
     }
 
+    /// The last hard state written, if any.
+    pub fn hard_state(&self) -> Option<&Bytes> {
+        self.hard_state.as_ref()
+    }
+
+    /// The last snapshot installed, if any.
+    pub fn snapshot(&self) -> Option<&Snapshot> {
+        self.snapshot.as_ref()
+    }
+
+    /// Index of the last entry the snapshot covers (0 without one).
+    pub fn snapshot_index(&self) -> LogIndex {
+        self.snapshot_position().0
+    }
+
+    /// The entry at `index`, if held (not covered by the snapshot).
+    pub fn entry(&self, index: LogIndex) -> Option<&Entry> {
+        let first = self.entries.front()?.index;
+        let offset = usize::try_from(index.checked_sub(first)?).ok()?;
+        self.entries.get(offset)
+    }
+
+    /// The term at `index`: from the entry, from the snapshot when it ends
+    /// there, 0 for index 0; `None` when unknown.
+    pub fn term(&self, index: LogIndex) -> Option<Term> {
+        if index == 0 {
+            return Some(0);
+        }
+        let (snapshot_index, snapshot_term) = self.snapshot_position();
+        if index == snapshot_index {
+            return Some(snapshot_term);
+        }
+        self.term_at(index)
+    }
+
+    /// The entries after the snapshot, in index order.
+    pub fn entries(&self) -> impl ExactSizeIterator<Item = &Entry> {
+        self.entries.iter()
+    }
+
     /// Index of the last entry, or of the snapshot when the log is empty.
     pub fn last_index(&self) -> LogIndex {
         self.last_position().0
@@ -79,9 +119,7 @@ impl DurableLog {
     }
 
     fn term_at(&self, index: LogIndex) -> Option<Term> {
-        let first = self.entries.front()?.index;
-        let offset = usize::try_from(index.checked_sub(first)?).ok()?;
-        self.entries.get(offset).map(|e| e.term)
+        self.entry(index).map(|e| e.term)
     }
 
     /// Checks `batch` against the contract without changing anything.

@@ -3,8 +3,8 @@
 //! failure, to the end of the run.
 
 use super::entry_digest;
-use crate::storage::LogState;
 use quorate_core::{Entry, LogIndex, NodeId, Term};
+use quorate_storage::DurableLog;
 
 #[derive(Debug)]
 struct Acked {
@@ -26,7 +26,7 @@ pub struct ReplicaDisk<'a> {
     /// The replica.
     pub node: NodeId,
     /// What survives a crash.
-    pub durable: &'a LogState,
+    pub durable: &'a DurableLog,
     /// Recovery found corruption: the disk counts as lost.
     pub corrupted: bool,
 }

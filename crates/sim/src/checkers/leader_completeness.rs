@@ -6,8 +6,8 @@
 //! first applied anywhere. A leader of a term above that bound was elected
 //! after the commit and must hold the entry.
 
-use crate::storage::LogState;
 use quorate_core::{LogIndex, NodeId, Term};
+use quorate_storage::DurableLog;
 use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, Copy)]
@@ -38,7 +38,12 @@ impl LeaderCompleteness {
 
     /// Checks that `node`, leading `term` with `log` written to storage,
     /// holds every entry committed before its election.
-    pub fn check_leader(&mut self, node: NodeId, term: Term, log: &LogState) -> Result<(), String> {
+    pub fn check_leader(
+        &mut self,
+        node: NodeId,
+        term: Term,
+        log: &DurableLog,
+    ) -> Result<(), String> {
         let checked = self.checked_through.entry((node, term)).or_insert(0);
         while let Some(entry) = self.committed.get(*checked as usize) {
             if entry.term_bound >= term {
@@ -72,12 +77,12 @@ mod tests {
     fn a_later_leader_missing_a_committed_entry_is_reported() {
         let mut check = LeaderCompleteness::default();
         check.observe_commit(1, 1, 1);
-        let mut log = LogState::default();
+        let mut log = DurableLog::default();
         // A leader of term 1 (the committing term) is not held to it yet...
         check.check_leader(NodeId(2), 1, &log).unwrap();
         // ...but a leader of term 2 is.
         assert!(check.check_leader(NodeId(2), 2, &log).is_err());
-        log.apply(&WriteBatch {
+        log.apply(WriteBatch {
             entries: vec![Entry {
                 index: 1,
                 term: 1,

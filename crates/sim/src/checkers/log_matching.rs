@@ -8,8 +8,8 @@
 //! whole prefix.
 
 use super::entry_digest;
-use crate::storage::LogState;
 use quorate_core::{LogIndex, NodeId, Term};
+use quorate_storage::DurableLog;
 use std::collections::BTreeMap;
 
 /// Every `(index, term)` seen, with its content digest and previous term.
@@ -24,7 +24,7 @@ impl LogMatching {
     pub fn observe_append(
         &mut self,
         node: NodeId,
-        log: &LogState,
+        log: &DurableLog,
         from: LogIndex,
     ) -> Result<(), String> {
         for index in from.max(1)..=log.last_index() {
@@ -68,8 +68,8 @@ mod tests {
     use bytes::Bytes;
     use quorate_core::{Entry, EntryKind, WriteBatch};
 
-    fn log(entries: &[(LogIndex, Term, &'static str)]) -> LogState {
-        let mut log = LogState::default();
+    fn log(entries: &[(LogIndex, Term, &'static str)]) -> DurableLog {
+        let mut log = DurableLog::default();
         let batch = WriteBatch {
             entries: entries
                 .iter()
@@ -82,7 +82,7 @@ mod tests {
                 .collect(),
             ..WriteBatch::default()
         };
-        log.apply(&batch).unwrap();
+        log.apply(batch).unwrap();
         log
     }
 
@@ -99,7 +99,7 @@ mod tests {
             .observe_append(NodeId(3), &log(&[(1, 1, "a"), (2, 1, "x")]), 1)
             .is_err());
         assert!(check
-            .observe_append(NodeId(3), &log(&[(1, 3, "a"), (2, 2, "c")]), 1)
+            .observe_append(NodeId(3), &log(&[(1, 2, "z"), (2, 2, "c")]), 1)
             .is_err());
     }
 }
