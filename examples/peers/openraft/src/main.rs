@@ -1,11 +1,13 @@
 //! Openraft's in-process replication benchmark, re-created to run side by
-//! side with Quorate's `examples/bench_replication.rs` (see README.md).
+//! side with Quorate's `examples/bench_replication/` (see README.md).
 //!
 //! For each client count: start 3 members on a server runtime, let N client
 //! tasks on a separate client runtime each write to the leader in a closed
 //! loop, and report committed ops/s and latency percentiles.
 
 mod network;
+// Shared with Quorate's benchmark so both print the same table.
+#[path = "../../../bench_replication/report.rs"]
 mod report;
 mod store;
 

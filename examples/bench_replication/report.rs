@@ -1,5 +1,7 @@
-//! The result table, in the same format as Quorate's
-//! `examples/bench_replication.rs`, so `compare.sh` can merge both.
+//! The result table of the replication benchmarks. One file serves both
+//! Quorate's `bench_replication` example and the openraft peer benchmark in
+//! `examples/peers/openraft` (which includes it by path), so the two print
+//! the same format and `compare.sh` can merge them.
 
 use hdrhistogram::Histogram;
 
