@@ -32,5 +32,6 @@ pub use rng::SeededRng;
 pub use status::{Role, Status};
 pub use storage::{Recovered, Storage, WriteBatch};
 pub use traits::{
-    FailureDetector, Liveness, Partitioner, ShardId, StateMachine, Transport, TransportStats,
+    DecodeError, FailureDetector, Liveness, Partitioner, ShardId, StateMachine, Transport,
+    TransportStats,
 };

@@ -6,6 +6,7 @@ use crate::ids::{LogIndex, NodeId};
 use async_trait::async_trait;
 use bytes::Bytes;
 use serde::{de::DeserializeOwned, Serialize};
+use thiserror::Error;
 
 /// Counters every transport keeps.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -60,11 +61,37 @@ pub trait Transport: Send + 'static {
 /// the same state and the same responses on every replica. No clocks, no
 /// randomness, no iteration over randomly seeded hash maps that reaches a
 /// response or a snapshot.
+///
+/// Commands travel as postcard: the node encodes each one into the data of
+/// a log entry, and every replica turns that data back into a command with
+/// [`decode_command`](StateMachine::decode_command) before applying it.
+/// An implementation that overrides `decode_command` must accept exactly
+/// what postcard's decoder accepts and return the same command, or replicas
+/// built with and without the override would disagree.
 pub trait StateMachine: Send + 'static {
     /// A command, encoded by the node (postcard) into the log.
     type Command: Serialize + DeserializeOwned + Send + 'static;
     /// What applying a command returns to its submitter.
     type Response: Send + 'static;
+
+    /// Decodes the data of a committed entry into a command; the whole of
+    /// `data` must be one command (trailing bytes are an error).
+    ///
+    /// The default is postcard's decoder, which copies every owned field
+    /// (a `Bytes` key, a `String`) out of `data`. A state machine whose
+    /// command holds `Bytes` can override it to slice those fields out of
+    /// `data` instead (`Bytes::slice_ref`): no allocation per field, at the
+    /// price of the fields keeping the entry's buffer alive. The node
+    /// driver and the simulator both decode through this method, so the
+    /// override is what every replica runs.
+    fn decode_command(data: &Bytes) -> Result<Self::Command, DecodeError> {
+        let (command, rest) = postcard::take_from_bytes(data)?;
+        if rest.is_empty() {
+            Ok(command)
+        } else {
+            Err(DecodeError::TrailingBytes { len: rest.len() })
+        }
+    }
 
     /// Applies the command at log position `index`.
     fn apply(&mut self, index: LogIndex, command: Self::Command) -> Self::Response;
@@ -76,6 +103,25 @@ pub trait StateMachine: Send + 'static {
     /// [`snapshot`](StateMachine::snapshot). A snapshot that does not decode
     /// is [`StorageError::Corruption`] and leaves the state unchanged.
     fn restore(&mut self, snapshot: &[u8]) -> Result<(), StorageError>;
+}
+
+/// Why the data of a log entry is not a command
+/// ([`StateMachine::decode_command`]). Every replica fails on the same bytes
+/// the same way, so a node skips such an entry and answers its submitter
+/// with `SubmitError::InvalidCommand`.
+#[derive(Clone, PartialEq, Eq, Debug, Error)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// The data is not a postcard encoding of a command (truncated, an
+    /// unknown variant, a bad length...).
+    #[error("not a command: {0}")]
+    Postcard(#[from] postcard::Error),
+    /// A whole command decoded, with bytes left over.
+    #[error("{len} bytes after the command")]
+    TrailingBytes {
+        /// How many bytes were left.
+        len: usize,
+    },
 }
 
 /// Identifies one shard: a slice of the key space owned by one group.

@@ -2,7 +2,7 @@
 
 use crate::command::{Command, Response};
 use bytes::Bytes;
-use quorate_core::{LogIndex, StateMachine, StorageError};
+use quorate_core::{DecodeError, LogIndex, StateMachine, StorageError};
 use rustc_hash::FxBuildHasher;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -78,6 +78,18 @@ impl Kv {
 impl StateMachine for Kv {
     type Command = Command;
     type Response = Response;
+
+    /// Slices keys and values out of the entry's data instead of copying
+    /// them ([`Command::decode_borrowed`]): a put decoded on three replicas
+    /// made six allocations, a third of all those of a replicated put. The
+    /// stored key and value then share the entry's buffer, which holds
+    /// only this command's encoding (a few bytes more than key and value),
+    /// so the map keeps no more memory alive than with copies. (Were entry
+    /// data ever a slice of a larger buffer, such as a received frame, a
+    /// stored value would pin that whole buffer: revisit this then.)
+    fn decode_command(data: &Bytes) -> Result<Command, DecodeError> {
+        Command::decode_borrowed(data)
+    }
 
     fn apply(&mut self, index: LogIndex, command: Command) -> Response {
         assert!(

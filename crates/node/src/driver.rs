@@ -276,7 +276,7 @@ where
         self.applied_index = entry.index;
         match entry.kind {
             EntryKind::Command => {
-                let result = match wire::decode_command::<S::Command>(&entry.data) {
+                let result = match S::decode_command(&entry.data) {
                     Ok(command) => Ok(self.state_machine.apply(entry.index, command)),
                     Err(error) => {
                         // Every replica fails to decode the same bytes the

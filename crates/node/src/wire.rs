@@ -1,6 +1,9 @@
 //! The node's encodings: protocol messages in transport frames, and
 //! state-machine commands in log entries. Only the node encodes; transports
-//! and storages see bytes.
+//! and storages see bytes. Commands are decoded by the state machine's own
+//! [`StateMachine::decode_command`](quorate_core::StateMachine::decode_command)
+//! (postcard unless the state machine decodes without copying), so that
+//! the simulator, which has no node, applies them the same way.
 //!
 //! # Frame layout
 //!
@@ -127,20 +130,10 @@ fn serialized_bytes<T: Serialize + ?Sized>(value: &T) -> Result<usize, postcard:
     postcard::serialize_with_flavor(value, postcard::ser_flavors::Size::default())
 }
 
-/// Decodes log entry data into a state-machine command; the whole entry
-/// must be one command.
-pub fn decode_command<C: DeserializeOwned>(data: &[u8]) -> Result<C, postcard::Error> {
-    let (command, rest) = postcard::take_from_bytes(data)?;
-    if rest.is_empty() {
-        Ok(command)
-    } else {
-        Err(postcard::Error::DeserializeBadEncoding)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use quorate_core::{DecodeError, LogIndex, StateMachine, StorageError};
     use serde::Deserialize;
 
     #[derive(Debug, PartialEq, Serialize, Deserialize)]
@@ -206,15 +199,38 @@ mod tests {
         }
     }
 
+    /// A state machine with a tuple command, decoded by the trait's
+    /// default (postcard) decoder.
+    struct Tuples;
+
+    impl StateMachine for Tuples {
+        type Command = (u32, String);
+        type Response = ();
+
+        fn apply(&mut self, _index: LogIndex, _command: (u32, String)) {}
+
+        fn snapshot(&self) -> Bytes {
+            Bytes::new()
+        }
+
+        fn restore(&mut self, _snapshot: &[u8]) -> Result<(), StorageError> {
+            Ok(())
+        }
+    }
+
     #[test]
     fn commands_round_trip_and_reject_trailing_bytes() {
-        let data = encode_command(&(5u32, "put".to_string())).unwrap();
-        assert_eq!(
-            decode_command::<(u32, String)>(&data).unwrap(),
-            (5, "put".to_string())
-        );
+        let command = (5u32, "put".to_string());
+        let data = encode_command(&command).unwrap();
+        // Sized up front: exactly the encoding, no spare capacity.
+        assert_eq!(data.len(), postcard::to_allocvec(&command).unwrap().len());
+        assert_eq!(Tuples::decode_command(&data), Ok(command));
         let mut longer = data.to_vec();
         longer.push(1);
-        assert!(decode_command::<(u32, String)>(&longer).is_err());
+        assert_eq!(
+            Tuples::decode_command(&Bytes::from(longer)),
+            Err(DecodeError::TrailingBytes { len: 1 })
+        );
+        assert!(Tuples::decode_command(&data.slice(..data.len() - 1)).is_err());
     }
 }

@@ -29,7 +29,7 @@ use quorate_core::{
     Committed, EntryKind, LogIndex, NodeId, Protocol, ReadyId, RequestId, Role, StateMachine,
     SubmitError, Term, WriteBatch,
 };
-use quorate_kv::{Command, Kv, Response};
+use quorate_kv::{Kv, Response};
 use std::cmp::Ordering;
 use std::collections::{BTreeMap, BinaryHeap};
 use std::io::Write;
@@ -1069,7 +1069,7 @@ impl<'a, 't, S: SimProtocol> Simulation<'a, 't, S> {
         self.trace.hasher.write_u64(index);
         self.trace.hasher.write_u64(entry.term);
         let response = if entry.kind == EntryKind::Command {
-            match postcard::from_bytes::<Command>(&entry.data) {
+            match Kv::decode_command(&entry.data) {
                 Ok(command) => Some(self.nodes[node].kv.apply(index, command)),
                 Err(error) => {
                     self.fail(
