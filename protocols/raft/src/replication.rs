@@ -234,10 +234,23 @@ impl Raft {
     /// current term (§5.4.2, Figure 8). The leader counts only what it has
     /// durably written itself.
     pub(crate) fn maybe_commit(&mut self) {
-        let mut matched: Vec<LogIndex> = self.progress.values().map(|p| p.matched).collect();
-        matched.push(self.log.stable());
-        matched.sort_unstable_by(|a, b| b.cmp(a));
-        let candidate = matched[self.quorum() - 1];
+        // The highest index that a quorum has stored: the quorum-th largest
+        // of the match indexes (this node's own is its stable index). Found
+        // by counting, without collecting and sorting into a `Vec`: this
+        // runs on every acknowledgement, and groups are small (n² for five
+        // voters is 25 comparisons, against two allocations).
+        let stable = self.log.stable();
+        let matched = || {
+            self.progress
+                .values()
+                .map(|p| p.matched)
+                .chain(std::iter::once(stable))
+        };
+        let quorum = self.quorum();
+        let candidate = matched()
+            .filter(|&index| matched().filter(|&other| other >= index).count() >= quorum)
+            .max()
+            .expect("a quorum of at most all voters stores the smallest match index");
         if candidate <= self.log.committed() {
             return;
         }
