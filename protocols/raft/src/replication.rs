@@ -12,8 +12,10 @@ impl Raft {
     /// together (batching), up to `inflight_appends_max` messages of up to
     /// `append_bytes_max` bytes each per follower (pipelining).
     pub(crate) fn flush_appends(&mut self) {
-        let peers = self.peers.clone();
-        for peer in peers {
+        // By position rather than over a clone of `peers` (an allocation on
+        // every Ready of a leader): sending changes progress, never peers.
+        for position in 0..self.peers.len() {
+            let peer = self.peers[position];
             // Each send either fills the window or advances `next`, so this
             // runs at most `inflight_appends_max + 1` times.
             loop {
