@@ -160,7 +160,13 @@ pub enum ProposeOutcome {
         /// The leader's term, which the entry carries.
         term: Term,
     },
-    /// The receiver does not lead; nothing was appended.
+    /// The receiver does not lead now, but led in this term before it
+    /// restarted (or stepped down) and no longer remembers which proposals
+    /// it appended: a copy of this proposal may sit in its log. The origin
+    /// reports the request's outcome as unknown.
+    MayHaveBeenPlaced,
+    /// The receiver does not lead and did not lead in this term; nothing
+    /// was appended.
     NotLeader {
         /// Who the receiver believes leads.
         leader_hint: Option<NodeId>,

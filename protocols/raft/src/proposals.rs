@@ -84,8 +84,9 @@ impl Raft {
     /// The network may duplicate a Propose; appending it twice would apply
     /// the request twice. Every proposal answered this term is remembered
     /// per origin (see [`SeenProposals`]) and a copy is answered again
-    /// without appending. A Propose of an earlier term never reaches here,
-    /// so the table only has to live as long as this leadership.
+    /// without appending, even after this node stepped down within the term.
+    /// A Propose of an earlier term never reaches here, so the table only
+    /// has to live as long as the term.
     pub(crate) fn handle_propose(
         &mut self,
         from: NodeId,
@@ -132,8 +133,17 @@ impl Raft {
 
     fn place_forwarded(&mut self, data: Bytes) -> ProposeOutcome {
         if self.role != Role::Leader {
-            ProposeOutcome::NotLeader {
-                leader_hint: self.leader,
+            // A node restarted with a vote for itself this term may have led
+            // it and appended an earlier copy of this very proposal (a
+            // network duplicate) before the restart erased `proposals_seen`.
+            // Saying "not leader" would tell the origin the request certainly
+            // had no effect, while that copy may yet commit.
+            if self.may_have_led_before_restart {
+                ProposeOutcome::MayHaveBeenPlaced
+            } else {
+                ProposeOutcome::NotLeader {
+                    leader_hint: self.leader,
+                }
             }
         } else if data.len() > self.config.request_bytes_max {
             ProposeOutcome::TooLarge {
@@ -165,6 +175,14 @@ impl Raft {
         match outcome {
             ProposeOutcome::Placed { index, term } => {
                 self.requests.place(id, index, term, self.log.applied());
+            }
+            ProposeOutcome::MayHaveBeenPlaced => {
+                self.requests.reject(
+                    id,
+                    SubmitError::Indeterminate {
+                        reason: "the leader it was forwarded to lost track of it",
+                    },
+                );
             }
             ProposeOutcome::NotLeader { leader_hint } => {
                 self.requests

@@ -59,8 +59,15 @@ pub struct Raft {
     /// Leader only: one entry per peer.
     pub(crate) progress: BTreeMap<NodeId, Progress>,
     pub(crate) requests: Requests,
-    /// Leader only: forwarded proposals answered this term, per origin.
+    /// Forwarded proposals answered this term, per origin. Kept when a
+    /// leader steps down within its term (CheckQuorum), so that a duplicate
+    /// arriving afterwards is answered as the original was; cleared when
+    /// the term changes, since a Propose of an older term is dropped.
     pub(crate) proposals_seen: BTreeMap<NodeId, SeenProposals>,
+    /// Restored with a vote for itself in the current term: this node may
+    /// have led the term before it restarted, and no longer remembers which
+    /// forwarded proposals it appended. Cleared when the term changes.
+    pub(crate) may_have_led_before_restart: bool,
     /// Messages for the next Ready. Drained by every `ready()`; between two
     /// of them each input adds at most a few messages per peer.
     pub(crate) send_now: Vec<(NodeId, Message)>,
@@ -117,6 +124,8 @@ impl Raft {
             self.term = term;
             self.vote = None;
             self.vote_volatile = false;
+            self.proposals_seen.clear();
+            self.may_have_led_before_restart = false;
             // The leader we forwarded to is gone; its answers would be
             // dropped as stale, so nothing else would resolve them.
             self.requests
@@ -134,7 +143,6 @@ impl Raft {
         }
         self.progress.clear();
         self.votes.clear();
-        self.proposals_seen.clear();
     }
 
     pub(crate) fn become_follower(&mut self, term: Term, leader: Option<NodeId>) {
@@ -291,6 +299,8 @@ impl Protocol for Raft {
             progress: BTreeMap::new(),
             requests: Requests::default(),
             proposals_seen: BTreeMap::new(),
+            may_have_led_before_restart: hard_state.vote == Some(id)
+                && hard_state.term >= term_previous,
             send_now: Vec::new(),
             send_after_persist: Vec::new(),
             ready_id_last: 0,

@@ -451,3 +451,121 @@ fn leader_with_uncommitted_max(uncommitted_entries_max: usize) -> Raft {
         ..forwarding(3)
     })
 }
+
+/// Found by the simulator (seed 19363 of a 100,000-seed campaign): a leader
+/// appended a forwarded proposal, crashed before answering, and restarted
+/// as a follower of the same term; a network duplicate of the proposal then
+/// arrived. Answering `NotLeader` told the origin the request had certainly
+/// failed, yet the appended copy committed later. A node that may have led
+/// this term must answer that the proposal may have been placed.
+#[test]
+fn duplicate_proposal_after_leader_restart_is_not_a_definite_failure() {
+    let mut store = MemStore::default();
+    let mut leader = new_node(1, forwarding(3));
+    for ready in make_leader(&mut leader) {
+        if let Some(persist) = &ready.persist {
+            store.write(persist);
+        }
+    }
+    let propose = Message::Propose {
+        term: 1,
+        incarnation: 1,
+        request_id: 7,
+        data: Bytes::from("fwd"),
+    };
+    leader.step(NodeId(2), propose.clone());
+    for ready in drain_all(&mut leader) {
+        if let Some(persist) = &ready.persist {
+            store.write(persist);
+        }
+    }
+    assert!(store.entries.iter().any(|e| e.data == "fwd"));
+
+    // Restarted from its durable state: a follower of term 1 that voted for
+    // itself, with no memory of the proposals it answered.
+    let mut restarted = Raft::restore(NodeId(1), forwarding(3), store.recovered()).unwrap();
+    drain_all(&mut restarted);
+    restarted.step(NodeId(2), propose);
+    let replies: Vec<Message> = drain_all(&mut restarted)
+        .into_iter()
+        .flat_map(|ready| ready.send_now)
+        .filter(|(to, _)| *to == NodeId(2))
+        .map(|(_, message)| message)
+        .collect();
+    assert_eq!(
+        replies,
+        vec![Message::ProposeResponse {
+            term: 1,
+            incarnation: 1,
+            request_id: 7,
+            outcome: ProposeOutcome::MayHaveBeenPlaced,
+        }]
+    );
+
+    // The origin reports the request's outcome as unknown.
+    let mut follower = new_node(2, forwarding(3));
+    drain_all(&mut follower);
+    follower.step(NodeId(1), append(1, (0, 0), vec![], 0));
+    let id = follower.submit(Bytes::from("fwd")).unwrap();
+    drain_all(&mut follower);
+    follower.step(
+        NodeId(1),
+        Message::ProposeResponse {
+            term: 1,
+            incarnation: 1,
+            request_id: id.0,
+            outcome: ProposeOutcome::MayHaveBeenPlaced,
+        },
+    );
+    let ready = drain(&mut follower).unwrap();
+    assert!(matches!(
+        ready.failed.as_slice(),
+        [(failed, SubmitError::Indeterminate { .. })] if *failed == id
+    ));
+}
+
+/// A leader that steps down within its term (CheckQuorum) still remembers
+/// the forwarded proposals it appended: a late duplicate gets the original
+/// answer, never a `NotLeader` that would call an appended request failed.
+#[test]
+fn duplicate_proposal_after_step_down_in_the_same_term_gets_the_original_answer() {
+    let config = Config {
+        check_quorum: true,
+        ..forwarding(3)
+    };
+    let mut leader = leader(config.clone());
+    let propose = Message::Propose {
+        term: 1,
+        incarnation: 1,
+        request_id: 7,
+        data: Bytes::from("fwd"),
+    };
+    leader.step(NodeId(2), propose.clone());
+    let answers = |ready: Vec<common::RaftReady>| -> Vec<ProposeOutcome> {
+        ready
+            .into_iter()
+            .flat_map(|ready| ready.send_now)
+            .filter_map(|(_, message)| match message {
+                Message::ProposeResponse { outcome, .. } => Some(outcome),
+                _ => None,
+            })
+            .collect()
+    };
+    let first = answers(drain_all(&mut leader));
+    assert_eq!(first, vec![ProposeOutcome::Placed { index: 2, term: 1 }]);
+
+    // No peer answers for longer than an election timeout: CheckQuorum.
+    for _ in 0..2 * config.election_ticks_max {
+        if leader.status().role != quorate_core::Role::Leader {
+            break;
+        }
+        ticks(&mut leader, 1);
+    }
+    drain_all(&mut leader);
+    let status = leader.status();
+    assert_ne!(status.role, quorate_core::Role::Leader);
+    assert_eq!(status.term, 1, "CheckQuorum steps down within the term");
+
+    leader.step(NodeId(2), propose);
+    assert_eq!(answers(drain_all(&mut leader)), first);
+}
