@@ -250,8 +250,10 @@ fn forwarded_entry_overwritten_fails_indeterminate() {
     assert_eq!(ready.outputs[0].request, None);
 }
 
-#[test]
-fn forwarded_request_refused_by_non_leader_fails_not_leader() {
+/// A follower (node 2) of leader 1 forwards a request, and the leader
+/// answers it with `outcome`: returns the request's id and what the
+/// follower's next Ready reports as failed.
+fn forward_and_answer(outcome: ProposeOutcome) -> (RequestId, Vec<(RequestId, SubmitError)>) {
     let mut follower = new_node(2, forwarding(3));
     drain_all(&mut follower);
     follower.step(NodeId(1), append(1, (0, 0), vec![], 0));
@@ -263,14 +265,19 @@ fn forwarded_request_refused_by_non_leader_fails_not_leader() {
             term: 1,
             incarnation: 1,
             request_id: id.0,
-            outcome: ProposeOutcome::NotLeader {
-                leader_hint: Some(NodeId(3)),
-            },
+            outcome,
         },
     );
-    let ready = drain(&mut follower).unwrap();
+    (id, drain(&mut follower).unwrap().failed)
+}
+
+#[test]
+fn forwarded_request_refused_by_non_leader_fails_not_leader() {
+    let (id, failed) = forward_and_answer(ProposeOutcome::NotLeader {
+        leader_hint: Some(NodeId(3)),
+    });
     assert_eq!(
-        ready.failed,
+        failed,
         vec![(
             id,
             SubmitError::NotLeader {
@@ -503,23 +510,9 @@ fn duplicate_proposal_after_leader_restart_is_not_a_definite_failure() {
     );
 
     // The origin reports the request's outcome as unknown.
-    let mut follower = new_node(2, forwarding(3));
-    drain_all(&mut follower);
-    follower.step(NodeId(1), append(1, (0, 0), vec![], 0));
-    let id = follower.submit(Bytes::from("fwd")).unwrap();
-    drain_all(&mut follower);
-    follower.step(
-        NodeId(1),
-        Message::ProposeResponse {
-            term: 1,
-            incarnation: 1,
-            request_id: id.0,
-            outcome: ProposeOutcome::MayHaveBeenPlaced,
-        },
-    );
-    let ready = drain(&mut follower).unwrap();
+    let (id, failed) = forward_and_answer(ProposeOutcome::MayHaveBeenPlaced);
     assert!(matches!(
-        ready.failed.as_slice(),
+        failed.as_slice(),
         [(failed, SubmitError::Indeterminate { .. })] if *failed == id
     ));
 }
