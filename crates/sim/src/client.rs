@@ -57,7 +57,7 @@ impl KeySlot {
 const RECENT_MAX: usize = 4;
 
 /// Operations on one key before its slot moves to a fresh key.
-const OPS_PER_KEY_MAX: u32 = 64;
+const OPS_PER_KEY_MAX: u32 = 32;
 
 /// One operation in flight.
 #[derive(Debug)]
