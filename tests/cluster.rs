@@ -219,9 +219,9 @@ async fn a_garbage_frame_is_dropped_and_counted() {
     cluster.wait_applied(index).await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_follower_answers_not_leader_with_a_hint() {
-    let cluster = Cluster::start(3, false).await;
+/// Commits one command, then returns the leader and a follower that knows
+/// who leads.
+async fn leader_and_informed_follower(cluster: &Cluster) -> (NodeId, NodeId) {
     cluster.submit(1).await;
     let leader = cluster.leader().await;
     let follower = *cluster.members.iter().find(|id| **id != leader).unwrap();
@@ -229,6 +229,13 @@ async fn a_follower_answers_not_leader_with_a_hint() {
         (cluster.node(follower).status().await.protocol.leader == Some(leader)).then_some(())
     })
     .await;
+    (leader, follower)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_answers_not_leader_with_a_hint() {
+    let cluster = Cluster::start(3, false).await;
+    let (leader, follower) = leader_and_informed_follower(&cluster).await;
     match cluster.node(follower).submit(2).await {
         Err(SubmitError::NotLeader { leader_hint }) => assert_eq!(leader_hint, Some(leader)),
         other => panic!("a follower answered {other:?}"),
@@ -238,13 +245,7 @@ async fn a_follower_answers_not_leader_with_a_hint() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_follower_forwards_when_forwarding_is_on() {
     let cluster = Cluster::start(3, true).await;
-    cluster.submit(1).await;
-    let leader = cluster.leader().await;
-    let follower = *cluster.members.iter().find(|id| **id != leader).unwrap();
-    eventually("the follower knows the leader", || async {
-        (cluster.node(follower).status().await.protocol.leader == Some(leader)).then_some(())
-    })
-    .await;
+    let (leader, follower) = leader_and_informed_follower(&cluster).await;
     let index = tokio::time::timeout(DEADLINE, async {
         loop {
             match cluster.node(follower).submit(42).await {
