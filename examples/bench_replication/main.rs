@@ -28,13 +28,14 @@ use clap::Parser;
 use hdrhistogram::Histogram;
 use quorate_core::{LogIndex, NodeId, Role, StateMachine, StorageError, SubmitError};
 use quorate_kv::{Command, Kv};
-use quorate_node::{Node, NodeOptions};
+use quorate_node::{wire, Node, NodeOptions};
 use quorate_raft::Raft;
 use quorate_storage::MemStorage;
 use quorate_transport::MemNetwork;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, oneshot};
 
 /// The result table, shared with the openraft peer benchmark
 /// (`examples/peers/openraft`) so `examples/peers/compare.sh` can merge both.
@@ -79,6 +80,13 @@ struct Args {
     /// Bytes of each value written (keys are 16 bytes).
     #[arg(long, default_value_t = 16)]
     value_bytes: usize,
+    /// What the clients write to: the 3-node cluster, or `echo`, one task
+    /// that answers every submission at once (no replication, no state
+    /// machine) through the same kind of channels a node's handle uses. The
+    /// echo row is the ceiling this harness and runtime shape allow any
+    /// in-process implementation on this machine.
+    #[arg(long, value_enum, default_value_t = Target::Cluster)]
+    target: Target,
     /// Print comma-separated rows instead of the table.
     #[arg(long)]
     csv: bool,
@@ -93,6 +101,15 @@ struct Args {
 
 /// How long a fresh cluster may take to elect its first leader.
 const ELECTION_WAIT_MAX: Duration = Duration::from_secs(10);
+
+/// What the clients submit to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum Target {
+    /// A Raft group of `--members` nodes.
+    Cluster,
+    /// A single task that answers every submission at once.
+    Echo,
+}
 
 /// Which state machine the nodes replicate.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -185,9 +202,15 @@ fn main() -> Result<(), String> {
         Some(runtime)
     };
     for &clients in &args.clients {
-        let row = match args.machine {
-            Machine::Kv => run_one::<Kv>(&args, client_rt.as_ref(), clients)?,
-            Machine::Empty => run_one::<Empty>(&args, client_rt.as_ref(), clients)?,
+        let row = match (args.target, args.machine) {
+            (Target::Echo, Machine::Kv) => run_echo::<Kv>(&args, client_rt.as_ref(), clients)?,
+            (Target::Echo, Machine::Empty) => {
+                run_echo::<Empty>(&args, client_rt.as_ref(), clients)?
+            }
+            (Target::Cluster, Machine::Kv) => run_one::<Kv>(&args, client_rt.as_ref(), clients)?,
+            (Target::Cluster, Machine::Empty) => {
+                run_one::<Empty>(&args, client_rt.as_ref(), clients)?
+            }
         };
         if args.csv {
             report::print_csv_row(&row);
@@ -220,17 +243,19 @@ fn run_one<S: BenchMachine>(
     }
     let cluster = server_rt.block_on(start_cluster::<S>(members, options))?;
 
-    let result = client_rt.unwrap_or(&server_rt).block_on(drive_clients(
-        cluster.nodes.clone(),
-        cluster.leader.clone(),
-        clients,
-        Workload {
-            keys: args.keys,
-            value_bytes: args.value_bytes,
-        },
-        Duration::from_secs_f64(args.warmup_seconds),
-        Duration::from_secs_f64(args.seconds),
-    ));
+    let router = Router::new(cluster.nodes.clone(), &cluster.leader);
+    let result = client_rt
+        .unwrap_or(&server_rt)
+        .block_on(drive_clients::<S, _>(
+            router,
+            clients,
+            Workload {
+                keys: args.keys,
+                value_bytes: args.value_bytes,
+            },
+            Duration::from_secs_f64(args.warmup_seconds),
+            Duration::from_secs_f64(args.seconds),
+        ));
 
     server_rt.block_on(async {
         if args.stats {
@@ -337,9 +362,8 @@ async fn print_stats<S: StateMachine>(cluster: &Cluster<S>, clients: usize) {
 /// submits there) and resubmits; an operation whose outcome is unknown
 /// (`Indeterminate`, e.g. leadership lost mid-flight) is not counted. Both
 /// are reported on stderr: a run with leader changes is not a clean run.
-async fn drive_clients<S: BenchMachine>(
-    nodes: Vec<Node<Raft, S>>,
-    leader: Node<Raft, S>,
+async fn drive_clients<S: BenchMachine, T: SubmitTarget<S>>(
+    target: T,
     clients: usize,
     workload: Workload,
     warmup: Duration,
@@ -349,7 +373,7 @@ async fn drive_clients<S: BenchMachine>(
     let window_start = start + warmup;
     let window_end = window_start + window;
     let stop = Arc::new(AtomicBool::new(false));
-    let router = Arc::new(Router::new(nodes, &leader));
+    let router = Arc::new(target);
 
     let mut tasks = Vec::with_capacity(clients);
     for client in 0..clients as u64 {
@@ -383,8 +407,7 @@ async fn drive_clients<S: BenchMachine>(
         let client = task.await.map_err(|e| e.to_string())??;
         latency_ns.add(&client).map_err(|e| e.to_string())?;
     }
-    let redirects = router.redirects.load(Ordering::Relaxed);
-    let indeterminate = router.indeterminate.load(Ordering::Relaxed);
+    let (redirects, indeterminate) = router.disruptions();
     if redirects + indeterminate > 0 {
         eprintln!(
             "warning: {clients} clients: leadership moved during the run \
@@ -420,7 +443,7 @@ impl<S: StateMachine> Router<S> {
     /// outcome is unknown (false), or the run stops (false). Errors that
     /// retrying cannot fix end the run. (A resubmission builds the command
     /// again rather than cloning it, to keep the common path clone-free.)
-    async fn submit(
+    async fn submit_command(
         &self,
         make: impl Fn() -> S::Command,
         stop: &AtomicBool,
@@ -449,6 +472,132 @@ impl<S: StateMachine> Router<S> {
             }
         }
     }
+}
+
+/// What the client loop submits to: the cluster (through [`Router`]) or
+/// the [`Echo`] ceiling.
+trait SubmitTarget<S: StateMachine>: Send + Sync + 'static {
+    /// Submits the command `make` builds until it is answered (true), its
+    /// outcome is unknown (false), or the run stops (false).
+    fn submit(
+        &self,
+        make: impl Fn() -> S::Command + Send,
+        stop: &AtomicBool,
+    ) -> impl std::future::Future<Output = Result<bool, String>> + Send;
+
+    /// Redirected submissions and operations with an unknown outcome.
+    fn disruptions(&self) -> (u64, u64);
+}
+
+impl<S: StateMachine> SubmitTarget<S> for Router<S> {
+    async fn submit(
+        &self,
+        make: impl Fn() -> S::Command + Send,
+        stop: &AtomicBool,
+    ) -> Result<bool, String> {
+        self.submit_command(make, stop).await
+    }
+
+    fn disruptions(&self) -> (u64, u64) {
+        (
+            self.redirects.load(Ordering::Relaxed),
+            self.indeterminate.load(Ordering::Relaxed),
+        )
+    }
+}
+
+/// A submission to the echo task: the encoded command and where to answer.
+type EchoSubmission = (Bytes, oneshot::Sender<Result<(), SubmitError>>);
+
+/// The harness's ceiling: a task that answers each submission as soon as
+/// it takes it. A client pays what it pays against a node (encoding the
+/// command, a bounded mailbox of the node's default capacity, a one-shot
+/// answer, the wake-ups between tasks and runtimes); nothing is
+/// replicated or applied.
+struct Echo<S> {
+    mailbox: mpsc::Sender<EchoSubmission>,
+    _machine: std::marker::PhantomData<fn() -> S>,
+}
+
+impl<S: StateMachine> Echo<S> {
+    /// Spawns the answering task on the current runtime.
+    fn spawn() -> Self {
+        let (mailbox, mut inbox) =
+            mpsc::channel::<EchoSubmission>(NodeOptions::default().mailbox_capacity);
+        tokio::spawn(async move {
+            while let Some((_command, reply)) = inbox.recv().await {
+                let _ = reply.send(Ok(()));
+            }
+        });
+        Echo {
+            mailbox,
+            _machine: std::marker::PhantomData,
+        }
+    }
+}
+
+impl<S: StateMachine> SubmitTarget<S> for Echo<S> {
+    async fn submit(
+        &self,
+        make: impl Fn() -> S::Command + Send,
+        _stop: &AtomicBool,
+    ) -> Result<bool, String> {
+        let command = wire::encode_command(&make()).map_err(|e| e.to_string())?;
+        let (reply, answer) = oneshot::channel();
+        self.mailbox
+            .send((command, reply))
+            .await
+            .map_err(|_| "the echo task stopped".to_string())?;
+        match answer.await {
+            Ok(Ok(())) => Ok(true),
+            Ok(Err(error)) => Err(error.to_string()),
+            Err(_) => Err("the echo task stopped".into()),
+        }
+    }
+
+    fn disruptions(&self) -> (u64, u64) {
+        (0, 0)
+    }
+}
+
+/// Runs the clients against [`Echo`] on the server runtime.
+fn run_echo<S: BenchMachine>(
+    args: &Args,
+    client_rt: Option<&tokio::runtime::Runtime>,
+    clients: usize,
+) -> Result<report::Row, String> {
+    if clients == 0 {
+        return Err("client counts must be positive".into());
+    }
+    let server_rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(args.server_workers)
+        .thread_name("bench-server")
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())?;
+    let echo = server_rt.block_on(async { Echo::<S>::spawn() });
+    let result = client_rt
+        .unwrap_or(&server_rt)
+        .block_on(drive_clients::<S, _>(
+            echo,
+            clients,
+            Workload {
+                keys: args.keys,
+                value_bytes: args.value_bytes,
+            },
+            Duration::from_secs_f64(args.warmup_seconds),
+            Duration::from_secs_f64(args.seconds),
+        ));
+    server_rt.shutdown_timeout(Duration::from_secs(5));
+    let (ops, window_seconds, latency_ns) = result?;
+    Ok(report::Row {
+        implementation: "echo",
+        clients,
+        ops,
+        window_seconds,
+        latency_ns,
+        rss_peak_kib: report::rss_peak_kib(),
+    })
 }
 
 /// What the clients write.

@@ -12,6 +12,7 @@
 
 mod command;
 mod state;
+mod stored;
 
 pub use command::{Command, Response};
 pub use state::Kv;

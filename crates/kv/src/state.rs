@@ -1,6 +1,7 @@
 //! The key-value state and how commands change it.
 
 use crate::command::{Command, Response};
+use crate::stored::Stored;
 use bytes::Bytes;
 use quorate_core::{DecodeError, LogIndex, StateMachine, StorageError};
 use rustc_hash::FxBuildHasher;
@@ -15,7 +16,8 @@ use std::collections::HashMap;
 /// keys through a pointer at every level (the index was a fifth of the CPU
 /// of a replicated put). Order is needed only by snapshots, which must be
 /// byte-identical on every replica: [`snapshot`](StateMachine::snapshot)
-/// sorts by key, so the hash order is never observed.
+/// sorts by key, so the hash order is never observed. Short keys and
+/// values are held inline in the table (see `Stored`).
 ///
 /// The hasher is rustc's FxHash: unkeyed and the same in every process
 /// (std's `RandomState` is seeded per process, and everything reachable from
@@ -25,7 +27,7 @@ use std::collections::HashMap;
 /// changes a result.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Kv {
-    entries: HashMap<Bytes, Bytes, FxBuildHasher>,
+    entries: HashMap<Stored, Stored, FxBuildHasher>,
     applied_index: LogIndex,
 }
 
@@ -46,8 +48,8 @@ impl Kv {
 
     /// Reads `key` directly from this replica's state (not linearizable by
     /// itself: the replica may lag behind the leader).
-    pub fn get(&self, key: &[u8]) -> Option<&Bytes> {
-        self.entries.get(key)
+    pub fn get(&self, key: &[u8]) -> Option<&[u8]> {
+        self.entries.get(key).map(Stored::as_slice)
     }
 
     /// Number of keys stored.
@@ -68,10 +70,28 @@ impl Kv {
     /// Iterates over the stored pairs in key order. Sorts the keys first:
     /// O(n log n), meant for snapshots, inspection and tests rather than
     /// the command path.
-    pub fn iter(&self) -> impl Iterator<Item = (&Bytes, &Bytes)> {
-        let mut pairs: Vec<(&Bytes, &Bytes)> = self.entries.iter().collect();
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
+        let mut pairs: Vec<(&[u8], &[u8])> = self
+            .entries
+            .iter()
+            .map(|(key, value)| (key.as_slice(), value.as_slice()))
+            .collect();
         pairs.sort_unstable_by(|a, b| a.0.cmp(b.0));
         pairs.into_iter()
+    }
+}
+
+impl Kv {
+    /// Sets `key` to `value`. An existing key keeps its stored form and only
+    /// the value is replaced.
+    fn put(&mut self, key: Bytes, value: Bytes) {
+        let value = Stored::new(value);
+        match self.entries.get_mut(&key[..]) {
+            Some(slot) => *slot = value,
+            None => {
+                self.entries.insert(Stored::new(key), value);
+            }
+        }
     }
 }
 
@@ -99,18 +119,21 @@ impl StateMachine for Kv {
         );
         self.applied_index = index;
         match command {
-            Command::Get { key } => Response::Value(self.entries.get(&key).cloned()),
+            Command::Get { key } => {
+                Response::Value(self.entries.get(&key[..]).map(Stored::to_bytes))
+            }
             Command::Put { key, value } => {
-                self.entries.insert(key, value);
+                self.put(key, value);
                 Response::Written
             }
             Command::Delete { key } => Response::Deleted {
-                existed: self.entries.remove(&key).is_some(),
+                existed: self.entries.remove(&key[..]).is_some(),
             },
             Command::CompareAndSwap { key, expected, new } => {
-                let swapped = self.entries.get(&key) == expected.as_ref();
+                let current = self.entries.get(&key[..]).map(Stored::as_slice);
+                let swapped = current == expected.as_deref();
                 if swapped {
-                    self.entries.insert(key, new);
+                    self.put(key, new);
                 }
                 Response::Swapped(swapped)
             }
@@ -124,7 +147,7 @@ impl StateMachine for Kv {
             // replica.
             entries: self
                 .iter()
-                .map(|(key, value)| (key.clone(), value.clone()))
+                .map(|(key, value)| (Bytes::copy_from_slice(key), Bytes::copy_from_slice(value)))
                 .collect(),
         };
         let mut out = vec![SNAPSHOT_VERSION];
@@ -147,7 +170,10 @@ impl StateMachine for Kv {
             postcard::from_bytes(body).map_err(|error| corruption(error.to_string()))?;
         let mut entries = HashMap::with_capacity_and_hasher(decoded.entries.len(), FxBuildHasher);
         for (key, value) in decoded.entries {
-            if entries.insert(key, value).is_some() {
+            if entries
+                .insert(Stored::new(key), Stored::new(value))
+                .is_some()
+            {
                 return Err(corruption("duplicate key".to_string()));
             }
         }
@@ -212,7 +238,7 @@ mod tests {
         assert_eq!(kv.apply(2, cas(None, "1")), Response::Swapped(true));
         assert_eq!(kv.apply(3, cas(None, "2")), Response::Swapped(false));
         assert_eq!(kv.apply(4, cas(Some("1"), "2")), Response::Swapped(true));
-        assert_eq!(kv.get(b"k"), Some(&b("2")));
+        assert_eq!(kv.get(b"k"), Some(&b"2"[..]));
     }
 
     #[test]
@@ -242,7 +268,7 @@ mod tests {
                 kv.restore(bad),
                 Err(StorageError::Corruption { .. })
             ));
-            assert_eq!(kv.get(b"a"), Some(&b("1")));
+            assert_eq!(kv.get(b"a"), Some(&b"1"[..]));
             assert_eq!(kv.applied_index(), 1);
         }
     }
@@ -261,7 +287,7 @@ mod tests {
             let _ = backward.apply(i as u64 + 1, put(&keys[keys.len() - 1 - i]));
         }
         assert_eq!(forward.snapshot(), backward.snapshot());
-        let listed: Vec<&Bytes> = forward.iter().map(|(key, _)| key).collect();
+        let listed: Vec<&[u8]> = forward.iter().map(|(key, _)| key).collect();
         assert!(
             listed.windows(2).all(|w| w[0] < w[1]),
             "iter is in key order"
