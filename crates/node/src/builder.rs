@@ -19,6 +19,9 @@ use thiserror::Error;
 use tokio::sync::{mpsc, watch};
 use tracing::Instrument;
 
+/// Capacity of the queue for status queries and shutdown requests.
+const CONTROL_QUEUE_CAPACITY: usize = 64;
+
 /// Why a node could not start.
 #[derive(Debug, Error)]
 #[non_exhaustive]
@@ -262,10 +265,9 @@ impl<C, T, St, S> NodeBuilder<C, T, St, S> {
         let protocol = <C::Protocol as Protocol>::restore(id, config, recovered)?;
 
         let (mailbox_tx, mailbox_rx) = mpsc::channel(options.mailbox_capacity);
-        // Status queries are few; a small queue suffices and keeps them from
-        // waiting behind a full mailbox.
-        let (status_tx, status_rx) = mpsc::channel(64);
-        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        // Status queries and shutdown are few; a small queue suffices and
+        // keeps them from waiting behind a full mailbox.
+        let (control_tx, control_rx) = mpsc::channel(CONTROL_QUEUE_CAPACITY);
         let (exited_tx, exited_rx) = watch::channel(false);
         let shared = Arc::new(Shared::default());
 
@@ -279,8 +281,7 @@ impl<C, T, St, S> NodeBuilder<C, T, St, S> {
             storage,
             inbox: Inbox {
                 mailbox: mailbox_rx,
-                status: status_rx,
-                shutdown: shutdown_rx,
+                control: control_rx,
             },
             shared: Arc::clone(&shared),
             applied_index,
@@ -294,8 +295,7 @@ impl<C, T, St, S> NodeBuilder<C, T, St, S> {
 
         let channels = Channels {
             mailbox: mailbox_tx,
-            status: status_tx,
-            shutdown: shutdown_tx,
+            control: control_tx,
             exited: exited_rx,
         };
         Ok(Node::new(id, options.command_bytes_max, channels, shared))

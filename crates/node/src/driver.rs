@@ -2,7 +2,7 @@
 //! [`Ready`] batches. This is the single implementation of the Ready contract
 //! (see `docs/ready-contract.md`).
 
-use crate::handle::{NodeStatus, Shared, Submission};
+use crate::handle::{Control, NodeStatus, Shared, Submission};
 use crate::options::NodeOptions;
 use crate::pending::PendingTable;
 use crate::sync::{lock, Arc, Ordering};
@@ -12,7 +12,7 @@ use quorate_core::{
     Committed, Consensus, EntryKind, LogIndex, NodeId, Ready, StateMachine, Storage, StorageError,
     SubmitError, Transport,
 };
-use tokio::sync::{mpsc, oneshot, watch};
+use tokio::sync::{mpsc, watch};
 use tokio::time::MissedTickBehavior;
 
 /// Why the driver loop ended.
@@ -26,8 +26,7 @@ enum Exit {
 /// The driver's inputs from the handles.
 pub(crate) struct Inbox<R> {
     pub(crate) mailbox: mpsc::Receiver<Submission<R>>,
-    pub(crate) status: mpsc::Receiver<oneshot::Sender<NodeStatus>>,
-    pub(crate) shutdown: watch::Receiver<bool>,
+    pub(crate) control: mpsc::Receiver<Control>,
 }
 
 /// One protocol instance with its components.
@@ -87,15 +86,13 @@ where
         // tick counts start from the start of the node.
         ticker.tick().await;
         loop {
+            if self.shared.shutdown_requested.load(Ordering::Acquire) {
+                return Exit::Shutdown;
+            }
             // Commands taken from the mailbox in this turn.
             let mut turn_commands = 0usize;
             tokio::select! {
                 biased;
-                changed = self.inbox.shutdown.changed() => {
-                    if changed.is_err() || *self.inbox.shutdown.borrow() {
-                        return Exit::Shutdown;
-                    }
-                }
                 // Ticks first: they are ready at most once per interval, so
                 // they cannot starve the rest, and a node under load must
                 // still heartbeat.
@@ -109,9 +106,13 @@ where
                         self.transport_closed = true;
                     }
                 },
-                Some(reply) = self.inbox.status.recv() => {
-                    let _ = reply.send(self.status());
-                }
+                control = self.inbox.control.recv() => match control {
+                    Some(Control::Status(reply)) => {
+                        let _ = reply.send(self.status());
+                    }
+                    // Shut down, or every handle is gone.
+                    Some(Control::Shutdown) | None => return Exit::Shutdown,
+                },
                 submission = self.inbox.mailbox.recv() => match submission {
                     Some(submission) => {
                         self.on_submission(submission);
@@ -327,9 +328,11 @@ where
         while let Ok(submission) = self.inbox.mailbox.try_recv() {
             let _ = submission.reply.send(Err(SubmitError::Stopped));
         }
-        self.inbox.status.close();
-        while let Ok(reply) = self.inbox.status.try_recv() {
-            let _ = reply.send(status.clone());
+        self.inbox.control.close();
+        while let Ok(control) = self.inbox.control.try_recv() {
+            if let Control::Status(reply) = control {
+                let _ = reply.send(status.clone());
+            }
         }
     }
 }

@@ -11,6 +11,15 @@ use std::fmt;
 use std::marker::PhantomData;
 use tokio::sync::{mpsc, oneshot, watch};
 
+/// A request to the driver other than a command.
+pub(crate) enum Control {
+    /// Answer with the node's status.
+    Status(oneshot::Sender<NodeStatus>),
+    /// Stop (the flag in [`Shared`] is already set; this only wakes the
+    /// driver).
+    Shutdown,
+}
+
 /// A point-in-time view of a node: the protocol's status plus the driver's
 /// counters.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -53,6 +62,12 @@ pub(crate) struct Submission<R> {
 pub(crate) struct Shared {
     /// Set once the driver has stopped accepting work.
     pub(crate) stopped: AtomicBool,
+    /// Set by `shutdown()`. The driver reads it at the start of every turn,
+    /// so a shutdown is seen even when the control queue is full (and a
+    /// full queue means the driver is about to wake anyway). A flag rather
+    /// than a `watch` channel: the driver polled one on every turn, which
+    /// cost a lock and a waiter list update each time.
+    pub(crate) shutdown_requested: AtomicBool,
     /// The status at the moment the driver stopped, for `status()` calls
     /// that arrive afterwards.
     pub(crate) final_status: Mutex<Option<NodeStatus>>,
@@ -61,8 +76,7 @@ pub(crate) struct Shared {
 /// The channels a handle uses to reach the driver.
 pub(crate) struct Channels<R> {
     pub(crate) mailbox: mpsc::Sender<Submission<R>>,
-    pub(crate) status: mpsc::Sender<oneshot::Sender<NodeStatus>>,
-    pub(crate) shutdown: watch::Sender<bool>,
+    pub(crate) control: mpsc::Sender<Control>,
     pub(crate) exited: watch::Receiver<bool>,
 }
 
@@ -196,7 +210,8 @@ impl<P: Consensus, S: StateMachine> Node<P, S> {
     /// moment.
     pub async fn status(&self) -> NodeStatus {
         let (reply, answer) = oneshot::channel();
-        if self.inner.channels.status.send(reply).await.is_ok() {
+        let request = Control::Status(reply);
+        if self.inner.channels.control.send(request).await.is_ok() {
             if let Ok(status) = answer.await {
                 return status;
             }
@@ -220,8 +235,14 @@ impl<P: Consensus, S: StateMachine> Node<P, S> {
     ///
     /// Idempotent; other handles see the node as stopped.
     pub async fn shutdown(&self) {
-        // Fails only if the driver is already gone.
-        let _ = self.inner.channels.shutdown.send(true);
+        self.inner
+            .shared
+            .shutdown_requested
+            .store(true, Ordering::Release);
+        // Only wakes the driver. Fails when the driver is already gone, or
+        // when the queue is full, in which case the driver is about to wake
+        // and will see the flag.
+        let _ = self.inner.channels.control.try_send(Control::Shutdown);
         let mut exited = self.inner.channels.exited.clone();
         // An error means the driver dropped its sender, which it only does
         // after exiting.
