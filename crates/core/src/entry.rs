@@ -25,7 +25,9 @@ pub struct Entry {
     pub term: Term,
     /// What `data` means.
     pub kind: EntryKind,
-    /// The payload; empty for [`EntryKind::Noop`].
+    /// The payload; empty for [`EntryKind::Noop`]. Decoded within
+    /// [`decode_sharing`](crate::decode_sharing), a slice of the frame.
+    #[serde(deserialize_with = "crate::shared_bytes::deserialize")]
     pub data: Bytes,
 }
 
@@ -54,6 +56,8 @@ pub struct SnapshotMeta {
 pub struct Snapshot {
     /// Where the snapshot ends.
     pub meta: SnapshotMeta,
-    /// The state machine's serialized state.
+    /// The state machine's serialized state. Decoded within
+    /// [`decode_sharing`](crate::decode_sharing), a slice of the frame.
+    #[serde(deserialize_with = "crate::shared_bytes::deserialize")]
     pub data: Bytes,
 }

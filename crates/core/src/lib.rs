@@ -17,6 +17,7 @@ mod ids;
 mod protocol;
 mod ready;
 mod rng;
+mod shared_bytes;
 mod status;
 mod storage;
 mod traits;
@@ -29,6 +30,7 @@ pub use protocol::{
 };
 pub use ready::Ready;
 pub use rng::SeededRng;
+pub use shared_bytes::decode_sharing;
 pub use status::{Role, Status};
 pub use storage::{Recovered, Storage, WriteBatch};
 pub use traits::{

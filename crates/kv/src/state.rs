@@ -85,11 +85,11 @@ impl Kv {
     /// Sets `key` to `value`. An existing key keeps its stored form and only
     /// the value is replaced.
     fn put(&mut self, key: Bytes, value: Bytes) {
-        let value = Stored::new(value);
+        let value = Stored::new(&value);
         match self.entries.get_mut(&key[..]) {
             Some(slot) => *slot = value,
             None => {
-                self.entries.insert(Stored::new(key), value);
+                self.entries.insert(Stored::new(&key), value);
             }
         }
     }
@@ -102,11 +102,9 @@ impl StateMachine for Kv {
     /// Slices keys and values out of the entry's data instead of copying
     /// them ([`Command::decode_borrowed`]): a put decoded on three replicas
     /// made six allocations, a third of all those of a replicated put. The
-    /// stored key and value then share the entry's buffer, which holds
-    /// only this command's encoding (a few bytes more than key and value),
-    /// so the map keeps no more memory alive than with copies. (Were entry
-    /// data ever a slice of a larger buffer, such as a received frame, a
-    /// stored value would pin that whole buffer: revisit this then.)
+    /// slices live only while the command is applied: the map stores short
+    /// keys and values inline and copies long ones, since entry data may be
+    /// a slice of a whole received frame.
     fn decode_command(data: &Bytes) -> Result<Command, DecodeError> {
         Command::decode_borrowed(data)
     }
@@ -171,7 +169,7 @@ impl StateMachine for Kv {
         let mut entries = HashMap::with_capacity_and_hasher(decoded.entries.len(), FxBuildHasher);
         for (key, value) in decoded.entries {
             if entries
-                .insert(Stored::new(key), Stored::new(value))
+                .insert(Stored::new(&key), Stored::new(&value))
                 .is_some()
             {
                 return Err(corruption("duplicate key".to_string()));

@@ -10,16 +10,20 @@ use std::hash::{Hash, Hasher};
 /// the length byte).
 const INLINE_BYTES_MAX: usize = 31;
 
-/// A key or value as the map holds it: short ones inline, longer ones as a
-/// shared slice of the command they arrived in.
+/// A key or value as the map holds it: short ones inline, longer ones in a
+/// buffer of their own.
 ///
 /// Why inline: a map lookup compares the probed key with the stored one, and
 /// replacing a value drops the old one. With every key and value a `Bytes`
 /// sliced out of an earlier command, both touch that command's buffer and
 /// reference count, somewhere cold in the heap: on a replicated put these
 /// cache misses were most of the cost of the map. Inline, they are in the
-/// table slot the probe reads anyway. It also means the map does not keep
-/// old commands' buffers alive for short keys and values.
+/// table slot the probe reads anyway.
+///
+/// Why longer ones are copied: a command's bytes may be a slice of a whole
+/// received frame (entries are decoded without copying), and a stored slice
+/// would keep that frame, up to a megabyte, alive for as long as the key
+/// keeps its value.
 #[derive(Clone)]
 pub(crate) enum Stored {
     /// At most [`INLINE_BYTES_MAX`] bytes, in place.
@@ -27,22 +31,24 @@ pub(crate) enum Stored {
         len: u8,
         bytes: [u8; INLINE_BYTES_MAX],
     },
-    /// Longer: shares the buffer it was decoded from.
+    /// Longer: a buffer of exactly this length, shared only with the
+    /// responses that read it.
     Shared(Bytes),
 }
 
 impl Stored {
-    /// Holds `bytes`: copied inline when short, shared otherwise.
-    pub(crate) fn new(bytes: Bytes) -> Self {
+    /// Holds a copy of `bytes`: inline when short, in its own buffer
+    /// otherwise.
+    pub(crate) fn new(bytes: &[u8]) -> Self {
         if bytes.len() <= INLINE_BYTES_MAX {
             let mut inline = [0u8; INLINE_BYTES_MAX];
-            inline[..bytes.len()].copy_from_slice(&bytes);
+            inline[..bytes.len()].copy_from_slice(bytes);
             Stored::Inline {
                 len: bytes.len() as u8,
                 bytes: inline,
             }
         } else {
-            Stored::Shared(bytes)
+            Stored::Shared(Bytes::copy_from_slice(bytes))
         }
     }
 
@@ -119,12 +125,17 @@ mod tests {
     #[test]
     fn short_strings_are_inline_and_long_ones_shared() {
         let short = Bytes::from(vec![7u8; INLINE_BYTES_MAX]);
-        assert!(matches!(Stored::new(short), Stored::Inline { .. }));
-        let long = Bytes::from(vec![7u8; INLINE_BYTES_MAX + 1]);
-        match Stored::new(long.clone()) {
-            // Shared, not copied: the same buffer.
-            Stored::Shared(held) => assert_eq!(held.as_ptr(), long.as_ptr()),
-            Stored::Inline { .. } => panic!("a long value was copied inline"),
+        assert!(matches!(Stored::new(&short), Stored::Inline { .. }));
+        // A long value is a slice of a larger buffer, as a value decoded
+        // from a frame is: the map must not keep the buffer alive.
+        let frame = Bytes::from(vec![7u8; 4096]);
+        let long = frame.slice(100..100 + INLINE_BYTES_MAX + 1);
+        match Stored::new(&long) {
+            Stored::Shared(held) => {
+                assert_eq!(held, long);
+                assert_ne!(held.as_ptr(), long.as_ptr(), "the frame is pinned");
+            }
+            Stored::Inline { .. } => panic!("a long value was held inline"),
         }
     }
 
@@ -134,7 +145,7 @@ mod tests {
             a in proptest::collection::vec(any::<u8>(), 0..64),
             b in proptest::collection::vec(any::<u8>(), 0..64),
         ) {
-            let (sa, sb) = (Stored::new(Bytes::from(a.clone())), Stored::new(Bytes::from(b.clone())));
+            let (sa, sb) = (Stored::new(&a), Stored::new(&b));
             prop_assert_eq!(sa.as_slice(), &a[..]);
             prop_assert_eq!(&sa.to_bytes()[..], &a[..]);
             prop_assert_eq!(sa == sb, a == b);

@@ -7,6 +7,7 @@ use crate::options::NodeOptions;
 use crate::pending::PendingTable;
 use crate::sync::{lock, Arc, Ordering};
 use crate::wire;
+use bytes::Bytes;
 use futures::FutureExt;
 use quorate_core::{
     Committed, Consensus, EntryKind, LogIndex, NodeId, Ready, StateMachine, Storage, StorageError,
@@ -171,7 +172,7 @@ where
         taken
     }
 
-    fn on_frame(&mut self, from: NodeId, frame: &[u8]) {
+    fn on_frame(&mut self, from: NodeId, frame: &Bytes) {
         match wire::decode_frame::<P::Message>(self.options.group, frame) {
             Ok(message) => self.protocol.step(from, message),
             Err(error) => {
