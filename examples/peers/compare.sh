@@ -13,7 +13,14 @@
 #          [--quorate-args "..."] [--openraft-args "..."]
 # The last two pass extra flags to one side only (they come after the shared
 # ones, so they override them), e.g. --openraft-args "--server-workers 16"
-# to run openraft with its own benchmark's default runtime size.
+# to run openraft with its own benchmark's default runtime size, or
+# --quorate-args "--client-workers 0" to run Quorate's clients on the
+# nodes' runtime.
+#
+# Every row also runs Quorate's harness against its echo target (a task
+# that answers each submission at once: no replication, no state machine)
+# with the Quorate flags: the "echo/s" column is the most any in-process
+# implementation could do with that harness and runtime shape here.
 set -euo pipefail
 
 clients="1,16,64,256,1024"
@@ -72,6 +79,9 @@ for n in ${clients//,/ }; do
         echo "  $n clients, run $run: openraft" >&2
         # shellcheck disable=SC2086
         "$openraft_bin" --clients "$n" "${common[@]}" $openraft_args | sed "s/\$/,$run/" >>"$rows"
+        echo "  $n clients, run $run: echo ceiling" >&2
+        # shellcheck disable=SC2086
+        "$quorate_bin" --clients "$n" "${common[@]}" $quorate_args --target echo | sed "s/\$/,$run/" >>"$rows"
     done
 done
 
@@ -88,9 +98,9 @@ awk -F, '
       ops[$1, key] = $5; p50[$1, key] = $6; p99[$1, key] = $7; p999[$1, key] = $8
       rss[$1, key] = $10 / 1024 }
     END {
-        printf "%7s %3s | %10s %9s %9s %9s %7s | %10s %9s %9s %9s %7s | %6s\n",
+        printf "%7s %3s | %10s %9s %9s %9s %7s | %10s %9s %9s %9s %7s | %6s | %10s\n",
             "clients", "run", "quorate/s", "p50 us", "p99 us", "p999 us", "RSS MiB",
-            "openraft/s", "p50 us", "p99 us", "p999 us", "RSS MiB", "ratio"
+            "openraft/s", "p50 us", "p99 us", "p999 us", "RSS MiB", "ratio", "echo/s"
         n = 0
         for (k in seen) keys[++n] = k
         for (i = 2; i <= n; i++) {            # insertion sort by (clients, run)
@@ -101,10 +111,10 @@ awk -F, '
         for (i = 1; i <= n; i++) {
             k = keys[i]; split(k, part, ",")
             ratio = ops["openraft", k] > 0 ? ops["quorate", k] / ops["openraft", k] : 0
-            printf "%7s %3s | %10.0f %9.1f %9.1f %9.1f %7.1f | %10.0f %9.1f %9.1f %9.1f %7.1f | %5.2fx\n",
+            printf "%7s %3s | %10.0f %9.1f %9.1f %9.1f %7.1f | %10.0f %9.1f %9.1f %9.1f %7.1f | %5.2fx | %10.0f\n",
                 part[1], part[2],
                 ops["quorate", k], p50["quorate", k], p99["quorate", k], p999["quorate", k], rss["quorate", k],
                 ops["openraft", k], p50["openraft", k], p99["openraft", k], p999["openraft", k], rss["openraft", k],
-                ratio
+                ratio, ops["echo", k]
         }
     }' "$rows"
