@@ -35,5 +35,5 @@ pub use status::{Role, Status};
 pub use storage::{Recovered, Storage, WriteBatch};
 pub use traits::{
     DecodeError, FailureDetector, Liveness, Partitioner, ShardId, StateMachine, Transport,
-    TransportStats,
+    TransportStats, TryRecv,
 };

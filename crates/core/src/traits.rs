@@ -20,6 +20,17 @@ pub struct TransportStats {
     pub frames_dropped: u64,
 }
 
+/// What [`Transport::try_recv`] found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TryRecv {
+    /// A frame that had already arrived, with its sender.
+    Frame(NodeId, Bytes),
+    /// Nothing has arrived yet.
+    Empty,
+    /// The transport has shut down; no frame will arrive.
+    Closed,
+}
+
 /// Moves opaque frames between nodes.
 ///
 /// Transports see bytes, never protocol types: the node encodes and decodes.
@@ -37,6 +48,8 @@ pub struct TransportStats {
 ///   value the sender merely claimed, when the transport offers
 ///   authentication.
 /// - Every frame handed out is exactly a frame some peer passed to `send`.
+/// - [`try_recv`](Transport::try_recv), when overridden, hands out the same
+///   frames `recv` would, in the same order, and never waits.
 #[async_trait]
 pub trait Transport: Send + 'static {
     /// Queues `frame` for delivery to `to`, or drops it (and counts it).
@@ -45,6 +58,22 @@ pub trait Transport: Send + 'static {
     /// Waits for the next frame addressed to this node. `None` once the
     /// transport has shut down.
     async fn recv(&mut self) -> Option<(NodeId, Bytes)>;
+
+    /// Takes a frame that has already arrived, without waiting.
+    ///
+    /// The node calls this after every wake-up until it finds nothing, to
+    /// carry many frames in one batch. The default polls `recv` once, which
+    /// allocates the boxed future `async_trait` makes on every call:
+    /// a transport with a queue of its own should override it.
+    fn try_recv(&mut self) -> TryRecv {
+        let mut next = self.recv();
+        let mut context = std::task::Context::from_waker(std::task::Waker::noop());
+        match next.as_mut().poll(&mut context) {
+            std::task::Poll::Ready(Some((from, frame))) => TryRecv::Frame(from, frame),
+            std::task::Poll::Ready(None) => TryRecv::Closed,
+            std::task::Poll::Pending => TryRecv::Empty,
+        }
+    }
 
     /// Counters since the transport was created.
     fn stats(&self) -> TransportStats {

@@ -8,10 +8,9 @@ use crate::pending::PendingTable;
 use crate::sync::{lock, Arc, Ordering};
 use crate::wire;
 use bytes::Bytes;
-use futures::FutureExt;
 use quorate_core::{
     Committed, Consensus, EntryKind, LogIndex, NodeId, Ready, StateMachine, Storage, StorageError,
-    SubmitError, Transport,
+    SubmitError, Transport, TryRecv,
 };
 use tokio::sync::{mpsc, watch};
 use tokio::time::MissedTickBehavior;
@@ -153,12 +152,10 @@ where
             if self.transport_closed {
                 break;
             }
-            // `recv` is cancel-safe, so polling it once and dropping the
-            // future loses nothing.
-            match self.transport.recv().now_or_never() {
-                Some(Some((from, frame))) => self.on_frame(from, &frame),
-                Some(None) => self.transport_closed = true,
-                None => break,
+            match self.transport.try_recv() {
+                TryRecv::Frame(from, frame) => self.on_frame(from, &frame),
+                TryRecv::Closed => self.transport_closed = true,
+                TryRecv::Empty => break,
             }
         }
         let mut taken = 0;

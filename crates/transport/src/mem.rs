@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use quorate_core::{NodeId, Transport, TransportStats};
+use quorate_core::{NodeId, Transport, TransportStats, TryRecv};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -171,6 +171,17 @@ impl Transport for MemTransport {
             self.counters.received.fetch_add(1, Ordering::Relaxed);
         }
         frame
+    }
+
+    fn try_recv(&mut self) -> TryRecv {
+        match self.receiver.try_recv() {
+            Ok((from, frame)) => {
+                self.counters.received.fetch_add(1, Ordering::Relaxed);
+                TryRecv::Frame(from, frame)
+            }
+            Err(mpsc::error::TryRecvError::Empty) => TryRecv::Empty,
+            Err(mpsc::error::TryRecvError::Disconnected) => TryRecv::Closed,
+        }
     }
 
     fn stats(&self) -> TransportStats {

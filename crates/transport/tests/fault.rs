@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 use futures::FutureExt;
-use quorate_core::{NodeId, Transport};
+use quorate_core::{NodeId, Transport, TryRecv};
 use quorate_transport::{FaultLayer, FaultOptions, MemNetwork};
 use std::time::Duration;
 
@@ -42,6 +42,23 @@ async fn without_faults_frames_pass_through() {
     a.send(B, frame(7));
     assert_eq!(b.recv().await, Some((A, frame(7))));
     assert_eq!(b.stats().frames_received, 1);
+}
+
+#[tokio::test]
+async fn the_default_try_recv_hands_out_what_recv_would() {
+    // `FaultTransport` keeps `Transport`'s default `try_recv`, which polls
+    // `recv` once.
+    let network = MemNetwork::new();
+    let layer = FaultLayer::new(FaultOptions::default());
+    let a = layer.layer(A, network.join(A));
+    let mut b = layer.layer(B, network.join(B));
+    assert_eq!(b.try_recv(), TryRecv::Empty);
+    a.send(B, frame(1));
+    a.send(B, frame(2));
+    assert_eq!(b.try_recv(), TryRecv::Frame(A, frame(1)));
+    assert_eq!(b.try_recv(), TryRecv::Frame(A, frame(2)));
+    assert_eq!(b.try_recv(), TryRecv::Empty);
+    assert_eq!(b.stats().frames_received, 2);
 }
 
 #[tokio::test]

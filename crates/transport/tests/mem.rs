@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 use futures::FutureExt;
-use quorate_core::{NodeId, Transport};
+use quorate_core::{NodeId, Transport, TryRecv};
 use quorate_transport::MemNetwork;
 use std::time::Duration;
 
@@ -27,6 +27,27 @@ async fn frames_arrive_in_order_with_the_sender_id() {
     assert_eq!(a.stats().frames_sent, 10);
     assert_eq!(b.stats().frames_received, 10);
     assert_eq!(a.stats().frames_dropped, 0);
+}
+
+#[tokio::test]
+async fn try_recv_takes_what_has_arrived_in_order_without_waiting() {
+    let network = MemNetwork::new();
+    let a = network.join(A);
+    let mut b = network.join(B);
+    assert_eq!(b.try_recv(), TryRecv::Empty);
+    for n in 0..3 {
+        a.send(B, frame(n));
+    }
+    for n in 0..3 {
+        assert_eq!(b.try_recv(), TryRecv::Frame(A, frame(n)));
+    }
+    assert_eq!(b.try_recv(), TryRecv::Empty);
+    assert_eq!(b.stats().frames_received, 3);
+    // Mixed with `recv`, still one queue in one order.
+    a.send(B, frame(3));
+    a.send(B, frame(4));
+    assert_eq!(b.recv().await, Some((A, frame(3))));
+    assert_eq!(b.try_recv(), TryRecv::Frame(A, frame(4)));
 }
 
 #[tokio::test]
