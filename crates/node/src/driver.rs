@@ -124,13 +124,16 @@ where
                 () = std::future::ready(()), if self.more_ready => {}
             }
             turn_commands += self.drain_inputs(self.options.commands_per_turn_max);
-            if turn_commands >= 2 {
+            // Other requests were already in flight when this turn's
+            // commands came in: there is concurrency.
+            let concurrent = turn_commands >= 1 && self.pending.len() > turn_commands;
+            if turn_commands >= 2 || concurrent {
                 // Under load, other clients are typically being woken in
                 // this same scheduler pass (by answers this node just sent);
                 // yielding once lets them submit, so their commands join
                 // this batch instead of each costing a Ready of its own. A
-                // lone command (low load) skips this: the yield would only
-                // add latency.
+                // lone command with nothing else in flight (low load) skips
+                // this: the yield would only add latency.
                 tokio::task::yield_now().await;
                 let budget = self
                     .options
