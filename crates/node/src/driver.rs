@@ -15,6 +15,9 @@ use quorate_core::{
 use tokio::sync::{mpsc, watch};
 use tokio::time::MissedTickBehavior;
 
+/// Most yields in one turn while commands keep arriving (see `serve`).
+const LINGER_YIELDS_MAX: usize = 4;
+
 /// Why the driver loop ended.
 enum Exit {
     /// `shutdown()` was called, or every handle was dropped.
@@ -133,13 +136,21 @@ where
                 // yielding once lets them submit, so their commands join
                 // this batch instead of each costing a Ready of its own. A
                 // lone command with nothing else in flight (low load) skips
-                // this: the yield would only add latency.
-                tokio::task::yield_now().await;
-                let budget = self
-                    .options
-                    .commands_per_turn_max
-                    .saturating_sub(turn_commands);
-                self.drain_inputs(budget);
+                // this: the yield would only add latency. Yield again while
+                // yielding keeps bringing commands in: the clients woken
+                // together do not all run in one pass.
+                for _ in 0..LINGER_YIELDS_MAX {
+                    tokio::task::yield_now().await;
+                    let budget = self
+                        .options
+                        .commands_per_turn_max
+                        .saturating_sub(turn_commands);
+                    let taken = self.drain_inputs(budget);
+                    turn_commands += taken;
+                    if taken == 0 || budget == taken {
+                        break;
+                    }
+                }
             }
             if let Err(error) = self.carry_out_readies().await {
                 return Exit::Fatal(error);
