@@ -51,7 +51,7 @@ impl StateMachine for Recorder {
     }
 
     fn restore(&mut self, snapshot: &[u8]) -> Result<(), StorageError> {
-        if snapshot.len() % 16 != 0 {
+        if !snapshot.len().is_multiple_of(16) {
             return Err(StorageError::Corruption {
                 location: "recorder snapshot".to_string(),
                 detail: format!("{} bytes is not a whole number of pairs", snapshot.len()),
