@@ -13,8 +13,9 @@ use quorate_raft::{AppendOutcome, Config, HardState, Message, Raft};
 ///
 /// Each seed draws its own Raft settings (swarm testing over the config):
 /// PreVote and CheckQuorum on or off, proposal forwarding, election and
-/// heartbeat timing, and small batching and pipelining limits so that
-/// multi-message replication and backpressure paths run too.
+/// heartbeat timing, small batching and pipelining limits so that
+/// multi-message replication and backpressure paths run too, and how long
+/// a leader waits before sending an unanswered snapshot again.
 #[derive(Clone, Debug, Default)]
 pub struct RaftSim {
     /// A deliberately broken variant to run instead of real Raft.
@@ -64,6 +65,7 @@ impl SimProtocol for RaftSim {
             uncommitted_entries_max: rng.between(8, 512) as usize,
             ready_outputs_max: rng.between(1, 64) as usize,
             forward_ticks_max: election_ticks_max * 2,
+            snapshot_retry_ticks: rng.between(2, 40) as u32,
             #[cfg(feature = "mutants")]
             mutant: self.mutant,
         }
