@@ -1,5 +1,6 @@
 //! Raft plugged into the simulator.
 
+mod blackhole_snapshot;
 mod figure8;
 
 use crate::plugin::{ConfigOf, NodeContext, Promise, SimProtocol};
@@ -96,8 +97,9 @@ impl SimProtocol for RaftSim {
 
     /// `figure8`: the schedule of the extended paper's Figure 8, where a
     /// leader must not commit an entry of an earlier term by counting
-    /// replicas.
+    /// replicas. `blackhole_snapshot`: FAULTS A2, a follower cut off until
+    /// the leader compacted past its log catches up by InstallSnapshot.
     fn scenarios(&self) -> Vec<Scenario<Self>> {
-        vec![figure8::scenario()]
+        vec![figure8::scenario(), blackhole_snapshot::scenario()]
     }
 }
