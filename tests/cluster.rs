@@ -322,6 +322,17 @@ async fn a_follower_far_behind_catches_up_by_snapshot_and_logs_stay_bounded() {
         .expect("the follower holds a snapshot");
     assert!(installed.meta.last_index >= compacted);
 
+    // A restart recovers from the installed snapshot: the node builder
+    // restores the state machine from it and only later entries replay.
+    cluster.crash(follower).await;
+    cluster.boot(follower).await;
+    let restarted = cluster.node(follower).status().await;
+    assert!(restarted.applied_index >= installed.meta.last_index);
+    let index = cluster.submit(1_001).await;
+    cluster.wait_applied(index).await;
+    let reference = assert_identical_logs(&cluster).await;
+    assert_eq!(cluster.applied(follower), reference);
+
     for (id, node) in &cluster.nodes {
         let status = node.status().await.protocol;
         let held = status.last_index - status.snapshot_index;
