@@ -7,6 +7,7 @@ use bytes::Bytes;
 use common::{eventually, Cluster, DEADLINE};
 use futures::stream::{self, StreamExt};
 use quorate_core::{NodeId, Role, SubmitError, Transport};
+use quorate_node::NodeOptions;
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
@@ -264,4 +265,86 @@ async fn a_follower_forwards_when_forwarding_is_on() {
     assert!(cluster.applied(follower).contains(&(index, 42)));
     cluster.wait_applied(index).await;
     assert!(cluster.applied(leader).contains(&(index, 42)));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_far_behind_catches_up_by_snapshot_and_logs_stay_bounded() {
+    const SNAPSHOT_ENTRIES: u64 = 64;
+    let options = NodeOptions {
+        tick_interval: Duration::from_millis(5),
+        snapshot_entries: SNAPSHOT_ENTRIES,
+        ..NodeOptions::default()
+    };
+    let mut cluster = Cluster::start_with_options(3, false, options).await;
+    for command in 0..20 {
+        cluster.submit(command).await;
+    }
+    let leader = cluster.leader().await;
+    let follower = *cluster.members.iter().find(|id| **id != leader).unwrap();
+    let index = cluster.submit(20).await;
+    cluster.wait_applied(index).await;
+    let behind = cluster.node(follower).status().await.protocol.last_index;
+    cluster.crash(follower).await;
+
+    // The others commit (and compact) far past the follower's log.
+    let acknowledged: Vec<u64> = stream::iter(21..1_000u64)
+        .map(|command| {
+            let cluster = &cluster;
+            async move {
+                cluster.submit(command).await;
+                command
+            }
+        })
+        .buffer_unordered(32)
+        .collect()
+        .await;
+    assert_eq!(acknowledged.len(), 979);
+    let leader = cluster.leader().await;
+    let compacted = cluster.node(leader).status().await.protocol.snapshot_index;
+    assert!(
+        compacted > behind + SNAPSHOT_ENTRIES,
+        "the leader compacted to {compacted}, past the follower's last entry {behind}"
+    );
+
+    // Only a snapshot can bring it back: the entries it lacks are gone.
+    cluster.boot(follower).await;
+    let index = cluster.submit(1_000).await;
+    cluster.wait_applied(index).await;
+    let reference = assert_identical_logs(&cluster).await;
+    assert_eq!(
+        cluster.applied(follower),
+        reference,
+        "the follower's state is identical to the leader's"
+    );
+    let installed = cluster.storages[&follower]
+        .durable_state()
+        .snapshot
+        .expect("the follower holds a snapshot");
+    assert!(installed.meta.last_index >= compacted);
+
+    // A restart recovers from the installed snapshot: the node builder
+    // restores the state machine from it and only later entries replay.
+    cluster.crash(follower).await;
+    cluster.boot(follower).await;
+    let restarted = cluster.node(follower).status().await;
+    assert!(restarted.applied_index >= installed.meta.last_index);
+    let index = cluster.submit(1_001).await;
+    cluster.wait_applied(index).await;
+    let reference = assert_identical_logs(&cluster).await;
+    assert_eq!(cluster.applied(follower), reference);
+
+    for (id, node) in &cluster.nodes {
+        let status = node.status().await.protocol;
+        let held = status.last_index - status.snapshot_index;
+        assert!(
+            held < 2 * SNAPSHOT_ENTRIES,
+            "{id} holds {held} entries in memory (snapshot at {})",
+            status.snapshot_index
+        );
+        let stored = cluster.storages[id].durable_state().entries.len() as u64;
+        assert!(
+            stored < 2 * SNAPSHOT_ENTRIES,
+            "{id} stores {stored} entries"
+        );
+    }
 }

@@ -22,7 +22,10 @@ pub const DEADLINE: Duration = Duration::from_secs(60);
 /// The sequence a replica applied: `(log index, command)`.
 pub type Applied = Arc<Mutex<Vec<(LogIndex, u64)>>>;
 
-/// A state machine that records every command it applies, in order.
+/// A state machine that records every command it applies, in order. Its
+/// state is that whole sequence, so a snapshot carries it and a restore
+/// (at restart, or from a leader's InstallSnapshot) replaces it: two
+/// replicas with the same state hold the same sequence.
 pub struct Recorder {
     applied: Applied,
 }
@@ -37,10 +40,29 @@ impl StateMachine for Recorder {
     }
 
     fn snapshot(&self) -> Bytes {
-        Bytes::new()
+        // `(index, command)` pairs as little-endian u64s.
+        let applied = self.applied.lock().unwrap();
+        let mut out = Vec::with_capacity(applied.len() * 16);
+        for (index, command) in applied.iter() {
+            out.extend_from_slice(&index.to_le_bytes());
+            out.extend_from_slice(&command.to_le_bytes());
+        }
+        Bytes::from(out)
     }
 
-    fn restore(&mut self, _snapshot: &[u8]) -> Result<(), StorageError> {
+    fn restore(&mut self, snapshot: &[u8]) -> Result<(), StorageError> {
+        if !snapshot.len().is_multiple_of(16) {
+            return Err(StorageError::Corruption {
+                location: "recorder snapshot".to_string(),
+                detail: format!("{} bytes is not a whole number of pairs", snapshot.len()),
+            });
+        }
+        let word = |bytes: &[u8]| u64::from_le_bytes(bytes.try_into().expect("8 bytes"));
+        let restored = snapshot
+            .chunks_exact(16)
+            .map(|pair| (word(&pair[..8]), word(&pair[8..])))
+            .collect();
+        *self.applied.lock().unwrap() = restored;
         Ok(())
     }
 }
@@ -57,11 +79,26 @@ pub struct Cluster {
     pub storages: BTreeMap<NodeId, MemStorage>,
     /// The applied sequence of each node's current incarnation.
     pub applied: BTreeMap<NodeId, Applied>,
+    /// The driver options every node starts with.
+    pub options: NodeOptions,
 }
 
 impl Cluster {
     /// Starts `size` nodes (ids 1..=size).
     pub async fn start(size: u64, forward_proposals: bool) -> Cluster {
+        let options = NodeOptions {
+            tick_interval: Duration::from_millis(5),
+            ..NodeOptions::default()
+        };
+        Cluster::start_with_options(size, forward_proposals, options).await
+    }
+
+    /// Starts `size` nodes (ids 1..=size) with the given driver options.
+    pub async fn start_with_options(
+        size: u64,
+        forward_proposals: bool,
+        options: NodeOptions,
+    ) -> Cluster {
         let members: Vec<NodeId> = (1..=size).map(NodeId).collect();
         let config = Config {
             members: members.clone(),
@@ -84,6 +121,7 @@ impl Cluster {
             nodes: BTreeMap::new(),
             storages: BTreeMap::new(),
             applied: BTreeMap::new(),
+            options,
         };
         for id in members {
             cluster.storages.insert(id, MemStorage::new());
@@ -101,10 +139,7 @@ impl Cluster {
             .state_machine(Recorder {
                 applied: Arc::clone(&applied),
             })
-            .options(NodeOptions {
-                tick_interval: Duration::from_millis(5),
-                ..NodeOptions::default()
-            })
+            .options(self.options.clone())
             .start()
             .await
             .expect("node starts");

@@ -108,7 +108,8 @@ pub fn run(args: SimArgs) -> ExitCode {
 fn summary(seeds: u64, failures: u64, stats: &RunStats, wall_s: f64) -> String {
     format!(
         "seeds={seeds} failures={failures} ops_checked={} faults={} (crashes={} pauses={} \
-         partitions={} corruptions={} torn_writes={} dropped={} duplicated={}) sim_time={:.1}s \
+         partitions={} corruptions={} torn_writes={} dropped={} duplicated={}) \
+         snapshots_taken={} snapshots_installed={} sim_time={:.1}s \
          events={} ticks={} wall={wall_s:.1}s events_per_sec={:.0} ticks_per_sec={:.0}",
         stats.ops_checked,
         stats.faults(),
@@ -119,6 +120,8 @@ fn summary(seeds: u64, failures: u64, stats: &RunStats, wall_s: f64) -> String {
         stats.torn_writes,
         stats.messages_dropped,
         stats.messages_duplicated,
+        stats.snapshots_taken,
+        stats.snapshots_installed,
         stats.sim_time_ns as f64 / 1e9,
         stats.events,
         stats.ticks,

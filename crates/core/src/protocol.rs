@@ -2,7 +2,7 @@
 
 use crate::entry::Entry;
 use crate::error::{ConfigError, SubmitError};
-use crate::ids::{NodeId, ReadyId, RequestId};
+use crate::ids::{LogIndex, NodeId, ReadyId, RequestId};
 use crate::ready::Ready;
 use crate::status::Status;
 use crate::storage::Recovered;
@@ -66,6 +66,36 @@ pub trait Protocol: Sized + Send + 'static {
 
     /// Reports that the batch `ready` has been carried out in full.
     fn advance(&mut self, ready: ReadyId);
+
+    /// Hands the protocol a snapshot of the state machine taken at
+    /// `applied`, so it can discard its log up to there (log compaction,
+    /// Raft §7).
+    ///
+    /// # To ensure correctness
+    ///
+    /// - The driver calls it between Ready batches (never while one is
+    ///   outstanding), with `applied` the index of the last output it has
+    ///   applied and `data` the state machine's
+    ///   [`snapshot`](crate::StateMachine::snapshot) taken right after
+    ///   applying it: the state produced by every output up to `applied`
+    ///   and by nothing later. When to call it (every N applied entries, on
+    ///   a size threshold) is the driver's choice.
+    /// - The protocol fills the [`SnapshotMeta`](crate::SnapshotMeta)
+    ///   itself (the term at `applied`, the membership in force there),
+    ///   because only it knows them. It ignores a snapshot at or below the
+    ///   one it already holds, and never compacts beyond what it has handed
+    ///   out as outputs.
+    /// - It then emits, in a later [`Ready`], a
+    ///   [`WriteBatch`](crate::WriteBatch) with `snapshot` set to the new
+    ///   snapshot and `compact_to = applied`, and keeps in memory only the
+    ///   log after `applied` (plus the snapshot, to send to peers that fell
+    ///   behind it). Until that batch is durable, storage still holds the
+    ///   older state, which recovers to the same thing.
+    /// - Because `snapshot.meta.last_index` equals the driver's applied
+    ///   index, the driver does not restore its own snapshot into the state
+    ///   machine (it restores only snapshots beyond what it applied: those
+    ///   a peer sent).
+    fn compact(&mut self, applied: LogIndex, data: Bytes);
 
     /// A point-in-time view for operators and tests.
     fn status(&self) -> Status;

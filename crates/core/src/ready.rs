@@ -20,7 +20,9 @@ use crate::storage::WriteBatch;
 /// 3. Send [`send_after_persist`](Ready::send_after_persist). These messages
 ///    promise something about durable state (a granted vote, an append
 ///    acknowledgement) and must not leave before step 2 completes.
-/// 4. Apply [`outputs`](Ready::outputs) in order, and report
+/// 4. If `persist` carries a snapshot beyond the index the state machine
+///    has applied (one a peer sent), restore the state machine from it.
+///    Then apply [`outputs`](Ready::outputs) in order, and report
 ///    [`failed`](Ready::failed) requests to their callers.
 /// 5. Call [`Protocol::advance`](crate::Protocol::advance) with
 ///    [`id`](Ready::id). Only now does the protocol count the persisted state

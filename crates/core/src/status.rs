@@ -36,6 +36,9 @@ pub struct Status {
     pub applied_index: LogIndex,
     /// Index of the last entry in the local log.
     pub last_index: LogIndex,
+    /// Index of the last entry the latest snapshot covers (0 without one).
+    /// The log held in memory is `snapshot_index + 1 ..= last_index`.
+    pub snapshot_index: LogIndex,
     /// Messages dropped because they were stale or malformed.
     pub dropped_messages: u64,
 }

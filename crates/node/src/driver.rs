@@ -219,6 +219,7 @@ where
                 return Ok(());
             };
             self.carry_out(ready).await?;
+            self.maybe_snapshot();
         }
         self.more_ready = true;
         Ok(())
@@ -267,6 +268,25 @@ where
         // 5. Only now may the protocol count the batch as durable.
         self.protocol.advance(id);
         Ok(())
+    }
+
+    /// Log compaction: once `snapshot_entries` entries were applied since
+    /// the protocol's latest snapshot, snapshot the state machine at the
+    /// applied index and hand it over. Runs between batches (after
+    /// `advance`), as `Protocol::compact` requires; the protocol writes the
+    /// snapshot with its next batch.
+    fn maybe_snapshot(&mut self) {
+        let snapshot_index = self.protocol.status().snapshot_index;
+        if self.applied_index < snapshot_index.saturating_add(self.options.snapshot_entries) {
+            return;
+        }
+        let data = self.state_machine.snapshot();
+        tracing::debug!(
+            applied = self.applied_index,
+            bytes = data.len(),
+            "snapshot taken"
+        );
+        self.protocol.compact(self.applied_index, data);
     }
 
     fn send_all(&mut self, messages: Vec<(NodeId, P::Message)>) {

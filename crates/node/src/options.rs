@@ -36,6 +36,17 @@ pub struct NodeOptions {
     /// `Ready` batches carried out per turn before the driver looks at its
     /// inputs again (it comes straight back if more are waiting).
     pub readies_per_turn_max: usize,
+    /// Applied entries after which the driver snapshots the state machine
+    /// and hands the snapshot to the protocol, which then discards its log
+    /// up to there ([`Protocol::compact`](quorate_core::Protocol::compact)).
+    /// This bounds the log kept in memory and in storage (and what a
+    /// restart re-applies) to about this many entries plus the uncommitted
+    /// ones; each snapshot costs one [`StateMachine::snapshot`] call and
+    /// one storage write of the whole state. No value turns compaction off:
+    /// without it the log would grow without limit.
+    ///
+    /// [`StateMachine::snapshot`]: quorate_core::StateMachine::snapshot
+    pub snapshot_entries: u64,
 }
 
 impl Default for NodeOptions {
@@ -49,6 +60,7 @@ impl Default for NodeOptions {
             commands_per_turn_max: 1024,
             frames_per_turn_max: 1024,
             readies_per_turn_max: 64,
+            snapshot_entries: 16 * 1024,
         }
     }
 }
@@ -71,6 +83,9 @@ impl NodeOptions {
             if value == 0 {
                 return Err(ConfigError::new(field, "must be positive"));
             }
+        }
+        if self.snapshot_entries == 0 {
+            return Err(ConfigError::new("snapshot_entries", "must be positive"));
         }
         Ok(())
     }
@@ -95,6 +110,14 @@ mod tests {
         assert_eq!(
             zero_mailbox.validate().unwrap_err().field,
             "mailbox_capacity"
+        );
+        let never_compact = NodeOptions {
+            snapshot_entries: 0,
+            ..NodeOptions::default()
+        };
+        assert_eq!(
+            never_compact.validate().unwrap_err().field,
+            "snapshot_entries"
         );
     }
 }

@@ -389,3 +389,36 @@ async fn a_storage_that_fails_recovery_does_not_start() {
         Err(StartError::Storage(StorageError::Poisoned))
     ));
 }
+
+#[tokio::test]
+async fn the_driver_compacts_every_snapshot_entries_applied_entries() {
+    let network = MemNetwork::new();
+    let storage = MemStorage::new();
+    let (recorder, _record) = Recorder::new(&storage);
+    let node = Node::builder(ME, SoloConfig::default())
+        .transport(network.join(ME))
+        .storage(storage.reopen())
+        .state_machine(recorder)
+        .options(NodeOptions {
+            snapshot_entries: 10,
+            ..options()
+        })
+        .start()
+        .await
+        .expect("node starts");
+    for n in 0..25u64 {
+        node.submit(n).await.expect("submit succeeds");
+        let status = node.status().await;
+        let snapshot_index = status.protocol.snapshot_index;
+        // Handed over as soon as the threshold is reached, never before.
+        assert!(
+            status.applied_index - snapshot_index < 10,
+            "applied {} with the latest snapshot at {snapshot_index}",
+            status.applied_index
+        );
+        assert!(snapshot_index == 0 || snapshot_index >= 10);
+    }
+    let status = node.status().await;
+    assert_eq!(status.applied_index, 25);
+    assert!(status.protocol.snapshot_index >= 20);
+}

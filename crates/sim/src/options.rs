@@ -41,6 +41,11 @@ pub struct SimOptions {
     pub events_max: u64,
     /// Bounds for the linearizability check.
     pub check: CheckLimits,
+    /// Applied entries between two snapshots a node hands its protocol
+    /// (the node driver's `snapshot_entries`); each seed draws one value
+    /// for all its nodes. Small values make compaction and InstallSnapshot
+    /// happen constantly under partitions and crashes.
+    pub snapshot_entries: Span<u64>,
     /// One seed in this many runs one of the protocol's scripted scenarios
     /// instead of a random schedule: seed `s` does when
     /// `s % scripted_seed_every == scripted_seed_every - 1`, and the
@@ -67,6 +72,7 @@ impl Default for SimOptions {
             readies_per_input_max: 64,
             events_max: 5_000_000,
             check: CheckLimits::default(),
+            snapshot_entries: Span::new(8, 256),
             scripted_seed_every: 10,
         }
     }

@@ -1,5 +1,6 @@
 //! Raft plugged into the simulator.
 
+mod blackhole_snapshot;
 mod figure8;
 
 use crate::plugin::{ConfigOf, NodeContext, Promise, SimProtocol};
@@ -13,8 +14,9 @@ use quorate_raft::{AppendOutcome, Config, HardState, Message, Raft};
 ///
 /// Each seed draws its own Raft settings (swarm testing over the config):
 /// PreVote and CheckQuorum on or off, proposal forwarding, election and
-/// heartbeat timing, and small batching and pipelining limits so that
-/// multi-message replication and backpressure paths run too.
+/// heartbeat timing, small batching and pipelining limits so that
+/// multi-message replication and backpressure paths run too, and how long
+/// a leader waits before sending an unanswered snapshot again.
 #[derive(Clone, Debug, Default)]
 pub struct RaftSim {
     /// A deliberately broken variant to run instead of real Raft.
@@ -64,6 +66,7 @@ impl SimProtocol for RaftSim {
             uncommitted_entries_max: rng.between(8, 512) as usize,
             ready_outputs_max: rng.between(1, 64) as usize,
             forward_ticks_max: election_ticks_max * 2,
+            snapshot_retry_ticks: rng.between(2, 40) as u32,
             #[cfg(feature = "mutants")]
             mutant: self.mutant,
         }
@@ -94,8 +97,9 @@ impl SimProtocol for RaftSim {
 
     /// `figure8`: the schedule of the extended paper's Figure 8, where a
     /// leader must not commit an entry of an earlier term by counting
-    /// replicas.
+    /// replicas. `blackhole_snapshot`: FAULTS A2, a follower cut off until
+    /// the leader compacted past its log catches up by InstallSnapshot.
     fn scenarios(&self) -> Vec<Scenario<Self>> {
-        vec![figure8::scenario()]
+        vec![figure8::scenario(), blackhole_snapshot::scenario()]
     }
 }

@@ -76,6 +76,12 @@ pub struct RunStats {
     pub terms_with_leader: u64,
     /// Highest index applied anywhere.
     pub applied_index_max: u64,
+    /// Snapshots nodes took of their state machine and handed to their
+    /// protocol (log compaction).
+    pub snapshots_taken: u64,
+    /// Snapshots received from a leader and installed in place of the
+    /// state machine.
+    pub snapshots_installed: u64,
 }
 
 impl RunStats {
@@ -116,6 +122,8 @@ impl RunStats {
         self.corruptions += other.corruptions;
         self.terms_with_leader += other.terms_with_leader;
         self.applied_index_max = self.applied_index_max.max(other.applied_index_max);
+        self.snapshots_taken += other.snapshots_taken;
+        self.snapshots_installed += other.snapshots_installed;
     }
 }
 

@@ -26,8 +26,8 @@ use crate::trace::{Trace, TraceHasher};
 use bytes::Bytes;
 use quorate_core::SeededRng;
 use quorate_core::{
-    Committed, EntryKind, LogIndex, NodeId, Protocol, ReadyId, RequestId, Role, StateMachine,
-    SubmitError, Term, WriteBatch,
+    Committed, EntryKind, LogIndex, NodeId, Protocol, ReadyId, RequestId, Role, Snapshot,
+    StateMachine, SubmitError, Term, WriteBatch,
 };
 use quorate_kv::{Kv, Response};
 use std::cmp::Ordering;
@@ -115,6 +115,9 @@ enum Life {
 struct Outstanding<M> {
     id: ReadyId,
     sync: bool,
+    /// The snapshot the batch wrote, if any: one from a leader replaces the
+    /// state machine before the outputs are applied.
+    snapshot: Option<Snapshot>,
     send_after_persist: Vec<(NodeId, M)>,
     outputs: Vec<Committed>,
     failed: Vec<(RequestId, SubmitError)>,
@@ -174,6 +177,8 @@ pub(crate) struct Simulation<'a, 't, S: SimProtocol> {
     scenario: Option<&'a Scenario<S>>,
     /// The `End` event was handled.
     ended: bool,
+    /// Applied entries between two snapshots a node takes (drawn per seed).
+    snapshot_entries: u64,
 }
 
 /// Runs `seed` once and reports: a random schedule, or `scenario`'s
@@ -214,6 +219,11 @@ impl<'a, 't, S: SimProtocol> Simulation<'a, 't, S> {
             drawn_faults = drawn_faults.calm();
         }
         let cluster_seed = rng.next_u64();
+        // From a stream of its own, so drawing it shifts no other choice.
+        let snapshot_entries = options
+            .snapshot_entries
+            .draw(&mut SeededRng::new(seed ^ 0x5A4A_9E17_0C0D_E5A1))
+            .max(1);
         let members: Vec<NodeId> = (1..=size as u64).map(NodeId).collect();
         // A fixed minority may see bit flips: 1 of 3, 2 of 5.
         let mut order: Vec<usize> = (0..size).collect();
@@ -285,6 +295,7 @@ impl<'a, 't, S: SimProtocol> Simulation<'a, 't, S> {
             acked_writes: AckedWrites::default(),
             scenario,
             ended: false,
+            snapshot_entries,
         }
     }
 
@@ -316,10 +327,11 @@ impl<'a, 't, S: SimProtocol> Simulation<'a, 't, S> {
     fn run(&mut self) {
         if self.trace.readable() {
             let line = format!(
-                "seed {} protocol {} nodes {} faults {:?} workload {:?}",
+                "seed {} protocol {} nodes {} snapshot_entries {} faults {:?} workload {:?}",
                 self.seed,
                 self.plugin.name(),
                 self.members.len(),
+                self.snapshot_entries,
                 self.drawn_faults,
                 self.workload
             );
@@ -611,13 +623,34 @@ impl<'a, 't, S: SimProtocol> Simulation<'a, 't, S> {
         };
         let config = self.config_for(node);
         let id = self.members[node];
+        // The state machine restarts from the recovered snapshot, as the
+        // node builder restores it.
+        let mut kv = Kv::new();
+        let mut applied = 0;
+        if let Some(snapshot) = &recovered.snapshot {
+            if let Err(error) = kv.restore(&snapshot.data) {
+                self.fail(
+                    "restore",
+                    format!("{id} recovered a snapshot that does not restore: {error}"),
+                );
+                return;
+            }
+            applied = snapshot.meta.last_index;
+            if let Err(detail) =
+                self.state_machine_safety
+                    .observe_state(id, applied, &snapshot.data)
+            {
+                self.fail("state_machine_safety", detail);
+                return;
+            }
+        }
         match S::Protocol::restore(id, config, recovered) {
             Ok(protocol) => {
                 let n = &mut self.nodes[node];
                 n.protocol = Some(protocol);
                 n.life = Life::Up;
-                n.kv = Kv::new();
-                n.applied = 0;
+                n.kv = kv;
+                n.applied = applied;
                 n.commit_seen = 0;
                 n.outstanding = None;
                 n.last_ready_id = None;
@@ -829,8 +862,10 @@ impl<'a, 't, S: SimProtocol> Simulation<'a, 't, S> {
 
         // Step 2: start the write.
         let mut sync = false;
+        let mut snapshot = None;
         if let Some(batch) = ready.persist {
             sync = batch.sync;
+            snapshot = batch.snapshot.clone();
             if !self.write(node, batch) {
                 return;
             }
@@ -838,6 +873,7 @@ impl<'a, 't, S: SimProtocol> Simulation<'a, 't, S> {
         let outstanding = Outstanding {
             id: ready.id,
             sync,
+            snapshot,
             send_after_persist: ready.send_after_persist,
             outputs: ready.outputs,
             failed: ready.failed,
@@ -871,13 +907,19 @@ impl<'a, 't, S: SimProtocol> Simulation<'a, 't, S> {
             .min();
         if self.trace.readable() {
             let line = format!(
-                "{id} persist: hard_state {} truncate_from {:?} entries {:?} sync {}",
+                "{id} persist: hard_state {} snapshot {:?} truncate_from {:?} entries {:?} \
+                 compact_to {:?} sync {}",
                 batch.hard_state.is_some(),
+                batch
+                    .snapshot
+                    .as_ref()
+                    .map(|s| (s.meta.last_index, s.meta.last_term)),
                 batch.truncate_from,
                 batch
                     .entries
                     .first()
                     .map(|f| (f.index, batch.entries.last().map(|l| (l.index, l.term)))),
+                batch.compact_to,
                 batch.sync
             );
             self.trace.line(self.now_ns, format_args!("{line}"));
@@ -910,6 +952,12 @@ impl<'a, 't, S: SimProtocol> Simulation<'a, 't, S> {
         for (to, message) in outstanding.send_after_persist {
             self.send(node, to, message);
         }
+        if let Some(snapshot) = outstanding.snapshot {
+            if snapshot.meta.last_index > self.nodes[node].applied && !self.install(node, &snapshot)
+            {
+                return;
+            }
+        }
         for output in outstanding.outputs {
             if !self.apply(node, output) {
                 return;
@@ -923,6 +971,73 @@ impl<'a, 't, S: SimProtocol> Simulation<'a, 't, S> {
             .as_mut()
             .expect("completing a batch on an up node")
             .advance(outstanding.id);
+        self.maybe_snapshot(node);
+    }
+
+    /// Step 4 for a snapshot from a leader: it replaces the state machine.
+    /// Returns false when a check failed.
+    fn install(&mut self, node: usize, snapshot: &Snapshot) -> bool {
+        let id = self.members[node];
+        let index = snapshot.meta.last_index;
+        if let Err(error) = self.nodes[node].kv.restore(&snapshot.data) {
+            self.fail(
+                "contract",
+                format!("{id} installed a snapshot at {index} that does not restore: {error}"),
+            );
+            return false;
+        }
+        if let Err(detail) = self
+            .state_machine_safety
+            .observe_state(id, index, &snapshot.data)
+        {
+            self.fail("state_machine_safety", detail);
+            return false;
+        }
+        self.nodes[node].applied = index;
+        self.stats.snapshots_installed += 1;
+        self.trace.hasher.write_u64(0x5A00 + index);
+        if self.trace.readable() {
+            self.trace.line(
+                self.now_ns,
+                format_args!(
+                    "{id} installs a snapshot through {index} (term {})",
+                    snapshot.meta.last_term
+                ),
+            );
+        }
+        true
+    }
+
+    /// Log compaction, as the node driver does it: every `snapshot_entries`
+    /// applied entries, snapshot the state machine and hand it over.
+    fn maybe_snapshot(&mut self, node: usize) {
+        let n = &self.nodes[node];
+        let Some(protocol) = &n.protocol else {
+            return;
+        };
+        let applied = n.applied;
+        if applied < protocol.status().snapshot_index + self.snapshot_entries {
+            return;
+        }
+        let data = n.kv.snapshot();
+        let id = self.members[node];
+        if let Err(detail) = self.state_machine_safety.observe_state(id, applied, &data) {
+            self.fail("state_machine_safety", detail);
+            return;
+        }
+        self.stats.snapshots_taken += 1;
+        self.trace.hasher.write_u64(0x5B00 + applied);
+        if self.trace.readable() {
+            self.trace.line(
+                self.now_ns,
+                format_args!("{id} snapshots through {applied}"),
+            );
+        }
+        self.nodes[node]
+            .protocol
+            .as_mut()
+            .expect("checked above")
+            .compact(applied, data);
     }
 
     /// Checks a message's promise against the disk, then hands it to the

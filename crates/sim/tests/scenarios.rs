@@ -46,9 +46,42 @@ fn raft_survives_the_figure8_schedule() {
 }
 
 #[test]
+fn a_follower_cut_off_past_compaction_catches_up_by_snapshot() {
+    let runner = runner();
+    let mut failures = Vec::new();
+    for seed in 0..SEEDS {
+        let mut trace = Vec::new();
+        let report = runner
+            .run_scenario("blackhole_snapshot", seed, Some(&mut trace))
+            .expect("raft has the blackhole_snapshot scenario");
+        let trace = String::from_utf8(trace).expect("the trace is text");
+        let missed: Vec<&str> = trace
+            .lines()
+            .filter(|line| line.contains("not reached"))
+            .collect();
+        assert!(
+            missed.is_empty(),
+            "seed {seed}: unexpected course of the script: {missed:?}"
+        );
+        assert!(
+            trace.contains("n3 installs a snapshot"),
+            "seed {seed}: n3 caught up without a snapshot"
+        );
+        assert!(report.stats.snapshots_installed >= 1, "{:?}", report.stats);
+        for failure in &report.failures {
+            failures.push(format!("seed {seed}: {failure}"));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
 fn every_tenth_seed_runs_a_script_and_replays_identically() {
     let runner = runner();
-    assert_eq!(runner.scenario_names(), vec!["figure8"]);
+    assert_eq!(
+        runner.scenario_names(),
+        vec!["figure8", "blackhole_snapshot"]
+    );
     assert_eq!(runner.run(8, None).scenario, None);
     let scripted = runner.check_seed(9);
     assert_eq!(scripted.scenario, Some("figure8"));

@@ -47,6 +47,12 @@ fn faults_of_every_kind_are_injected_across_seeds() {
     assert!(total.lost_batches > 0 && total.torn_writes > 0, "{total:?}");
     assert!(total.corruptions > 0, "{total:?}");
     assert!(total.ops_info > 0 && total.ops_fail > 0, "{total:?}");
+    // Compaction runs, and followers that fell behind it catch up by
+    // snapshot, under those faults.
+    assert!(
+        total.snapshots_taken > 0 && total.snapshots_installed > 0,
+        "{total:?}"
+    );
 }
 
 #[test]

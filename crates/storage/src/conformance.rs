@@ -83,6 +83,7 @@ pub const CHECKS: &[&str] = &[
     "snapshot_matching_log_keeps_suffix",
     "snapshot_mismatching_log_discards_log",
     "compaction_up_to_snapshot",
+    "snapshot_with_rewritten_suffix",
     "hard_state_replaced",
     "non_contiguous_append_rejected",
     "gap_after_truncate_rejected",
@@ -102,6 +103,7 @@ pub async fn run<F: StorageFactory>(factory: &F) -> Result<(), Failure> {
     snapshot_matching_log_keeps_suffix(factory).await?;
     snapshot_mismatching_log_discards_log(factory).await?;
     compaction_up_to_snapshot(factory).await?;
+    snapshot_with_rewritten_suffix(factory).await?;
     hard_state_replaced(factory).await?;
     non_contiguous_append_rejected(factory).await?;
     gap_after_truncate_rejected(factory).await?;
@@ -407,6 +409,36 @@ pub async fn compaction_up_to_snapshot<F: StorageFactory>(factory: &F) -> Result
     let (_, recovered) = check.reopen(storage).await?;
     check.expect_eq("entries", &recovered.entries, &entries(5..=6, 1))?;
     check.expect_eq("snapshot", &recovered.snapshot, &Some(snapshot(4, 1)))
+}
+
+/// A snapshot installed from a leader, with the log after it rewritten in
+/// the same batch (`truncate_from` just past the snapshot, then the
+/// entries): recovery returns the snapshot and exactly the new entries,
+/// whether or not the old log matched the snapshot. This is the batch a
+/// Raft follower writes for InstallSnapshot.
+pub async fn snapshot_with_rewritten_suffix<F: StorageFactory>(factory: &F) -> Result<(), Failure> {
+    let check = Check::new("snapshot_with_rewritten_suffix", factory);
+    for snapshot_term in [1, 2] {
+        let mut storage = check.create().await?;
+        check.write(&mut storage, append(entries(1..=6, 1))).await?;
+        let install = WriteBatch {
+            snapshot: Some(snapshot(3, snapshot_term)),
+            truncate_from: Some(4),
+            entries: entries(4..=5, 2),
+            compact_to: Some(3),
+            sync: true,
+            ..WriteBatch::default()
+        };
+        check.write(&mut storage, install).await?;
+        let (_, recovered) = check.reopen(storage).await?;
+        check.expect_eq(
+            "snapshot",
+            &recovered.snapshot,
+            &Some(snapshot(3, snapshot_term)),
+        )?;
+        check.expect_eq("entries", &recovered.entries, &entries(4..=5, 2))?;
+    }
+    Ok(())
 }
 
 /// The hard state is replaced whole by each batch that carries one, and kept

@@ -76,6 +76,11 @@ pub struct Config {
     /// Ticks a follower waits for the leader to say where it placed a
     /// forwarded proposal before failing it as indeterminate.
     pub forward_ticks_max: u32,
+    /// Ticks a leader waits for a follower to acknowledge an
+    /// InstallSnapshot before sending it again (§7). Only one snapshot is
+    /// in flight per follower; give a large one time to cross the network
+    /// and be written.
+    pub snapshot_retry_ticks: u32,
     /// Deliberately break one rule (see [`Mutant`]); `None` in every real
     /// build.
     #[cfg(feature = "mutants")]
@@ -100,6 +105,7 @@ impl Default for Config {
             uncommitted_entries_max: 16 * 1024,
             ready_outputs_max: 1024,
             forward_ticks_max: 40,
+            snapshot_retry_ticks: 50,
             #[cfg(feature = "mutants")]
             mutant: None,
         }
@@ -177,6 +183,7 @@ impl ProtocolConfig for Config {
         positive("uncommitted_entries_max", self.uncommitted_entries_max)?;
         positive("ready_outputs_max", self.ready_outputs_max)?;
         positive("forward_ticks_max", self.forward_ticks_max as usize)?;
+        positive("snapshot_retry_ticks", self.snapshot_retry_ticks as usize)?;
         if self.request_bytes_max > self.append_bytes_max {
             return Err(ConfigError::new(
                 "request_bytes_max",

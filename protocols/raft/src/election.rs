@@ -19,6 +19,9 @@ impl Raft {
     pub(crate) fn tick_leader(&mut self) {
         self.heartbeat_elapsed += 1;
         self.election_elapsed += 1;
+        for progress in self.progress.values_mut() {
+            progress.tick(self.config.snapshot_retry_ticks);
+        }
         if self.election_elapsed >= self.config.election_ticks_min {
             self.election_elapsed = 0;
             if self.config.check_quorum {

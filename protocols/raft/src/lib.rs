@@ -12,9 +12,9 @@
 //! and CheckQuorum with leader stickiness (thesis §9.6, §6.2), log
 //! replication with the log-matching check and fast backtracking (§5.3),
 //! the commit rule of §5.4.2, batched and pipelined AppendEntries,
-//! request forwarding from followers. Not yet: snapshots and log
-//! compaction, membership changes, leader transfer, ReadIndex reads. See
-//! `docs/raft.md`.
+//! request forwarding from followers, log compaction and InstallSnapshot
+//! (§7). Not yet: membership changes, leader transfer, ReadIndex reads,
+//! chunked snapshots. See `docs/raft.md`.
 #![deny(missing_docs)]
 
 mod config;
@@ -27,6 +27,7 @@ mod proposals;
 mod raft;
 mod replication;
 mod requests;
+mod snapshot;
 mod step;
 
 pub use config::Config;

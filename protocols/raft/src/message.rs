@@ -1,7 +1,7 @@
 //! The messages Raft instances exchange. The node encodes them with postcard.
 
 use bytes::Bytes;
-use quorate_core::{Entry, LogIndex, NodeId, Term};
+use quorate_core::{Entry, LogIndex, NodeId, Snapshot, Term};
 use serde::{Deserialize, Serialize};
 
 /// One message between Raft instances.
@@ -59,13 +59,24 @@ pub enum Message {
         /// The leader's commit index.
         commit_index: LogIndex,
     },
-    /// Answer to [`Message::Append`]; sent only once the follower's log is
-    /// durable.
+    /// Answer to [`Message::Append`] and [`Message::InstallSnapshot`]; sent
+    /// only once the follower's log (or snapshot) is durable.
     AppendResponse {
         /// The responder's term.
         term: Term,
         /// Whether the log matched, and what the leader should do next.
         outcome: AppendOutcome,
+    },
+    /// InstallSnapshot (§7): the leader no longer holds the entries a
+    /// follower needs next, so it sends its latest snapshot, whole, in one
+    /// message. Its size is the state machine's snapshot plus a few bytes:
+    /// the transport's frame limit (and the receiver's memory) bound the
+    /// state a group can hold; there is no chunking yet.
+    InstallSnapshot {
+        /// The leader's term.
+        term: Term,
+        /// The snapshot; `meta` says where it ends.
+        snapshot: Snapshot,
     },
     /// Leader heartbeat: asserts leadership and carries the commit index,
     /// capped at what the follower is known to hold.
@@ -115,6 +126,7 @@ impl Message {
             | Message::Vote { term, .. }
             | Message::VoteResponse { term, .. }
             | Message::Append { term, .. }
+            | Message::InstallSnapshot { term, .. }
             | Message::AppendResponse { term, .. }
             | Message::Heartbeat { term, .. }
             | Message::HeartbeatResponse { term }

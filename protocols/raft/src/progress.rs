@@ -12,6 +12,11 @@ pub(crate) enum ProgressState {
     /// The logs agree up to `matched`: stream entries optimistically,
     /// advancing `next` as they are sent, up to the in-flight limit.
     Replicate,
+    /// The follower needs entries the leader has compacted away: one
+    /// InstallSnapshot (ending at `snapshot_pending`) is in flight and
+    /// nothing else is sent until it is acknowledged or
+    /// `snapshot_retry_ticks` pass (§7).
+    Snapshot,
 }
 
 /// Replication state for one follower.
@@ -32,6 +37,10 @@ pub(crate) struct Progress {
     /// Send an AppendEntries even if it carries no entries (to find out
     /// whether the follower lost messages).
     pub(crate) empty_append_due: bool,
+    /// Snapshot: last index of the snapshot in flight.
+    pub(crate) snapshot_pending: LogIndex,
+    /// Snapshot: leader ticks since it was sent.
+    pub(crate) snapshot_ticks: u32,
 }
 
 impl Progress {
@@ -46,6 +55,30 @@ impl Progress {
             inflights: VecDeque::new(),
             recent_active: false,
             empty_append_due: true,
+            snapshot_pending: 0,
+            snapshot_ticks: 0,
+        }
+    }
+
+    /// An InstallSnapshot ending at `index` went out.
+    pub(crate) fn become_snapshot(&mut self, index: LogIndex) {
+        self.state = ProgressState::Snapshot;
+        self.snapshot_pending = index;
+        self.snapshot_ticks = 0;
+        self.probe_sent = false;
+        self.inflights.clear();
+        self.empty_append_due = false;
+    }
+
+    /// Leader tick: a snapshot unanswered for `retry_ticks` was probably
+    /// lost (or its answer was); fall back to probing, which sends it again
+    /// if the follower still needs it.
+    pub(crate) fn tick(&mut self, retry_ticks: u32) {
+        if self.state == ProgressState::Snapshot {
+            self.snapshot_ticks += 1;
+            if self.snapshot_ticks >= retry_ticks {
+                self.become_probe();
+            }
         }
     }
 
@@ -68,6 +101,7 @@ impl Progress {
         match self.state {
             ProgressState::Probe => !self.probe_sent,
             ProgressState::Replicate => self.inflights.len() < inflight_appends_max,
+            ProgressState::Snapshot => false,
         }
     }
 
@@ -81,6 +115,9 @@ impl Progress {
                     self.next = last_sent + 1;
                     self.inflights.push_back(last_sent);
                 }
+            }
+            ProgressState::Snapshot => {
+                unreachable!("no AppendEntries goes out while a snapshot is in flight")
             }
         }
         self.empty_append_due = false;
@@ -108,6 +145,13 @@ impl Progress {
                     self.inflights.pop_front();
                 }
             }
+            ProgressState::Snapshot => {
+                // The snapshot (or entries reaching as far) arrived: the
+                // logs agree up to `matched`, so stream from there.
+                if self.matched >= self.snapshot_pending {
+                    self.become_replicate();
+                }
+            }
         }
         updated
     }
@@ -126,6 +170,8 @@ impl Progress {
                 self.become_probe();
                 true
             }
+            // Answers an AppendEntries sent before the snapshot.
+            ProgressState::Snapshot => false,
             ProgressState::Probe => {
                 if self.next - 1 != rejected {
                     return false;
@@ -153,6 +199,9 @@ impl Progress {
                     self.inflights.pop_front();
                 }
             }
+            // Retried on a timer instead: a snapshot can take far longer
+            // than a heartbeat round trip to write.
+            ProgressState::Snapshot => {}
         }
         if self.matched < leader_last_index {
             self.empty_append_due = true;

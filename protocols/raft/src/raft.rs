@@ -24,9 +24,13 @@ use std::collections::BTreeMap;
 /// carry out each [`Ready`] in the order its documentation gives and hand it
 /// back with `advance`. Outputs are every committed entry in log order,
 /// [`EntryKind::Noop`](quorate_core::EntryKind::Noop) entries included (the
-/// driver skips them when applying); after a restart the whole log is handed
-/// out again from index 1, because without snapshots the state machine is
-/// rebuilt from scratch.
+/// driver skips them when applying); after a restart the log after the
+/// recovered snapshot is handed out again (the driver restores the state
+/// machine from the snapshot first).
+///
+/// The driver bounds the log by handing over state-machine snapshots
+/// ([`Protocol::compact`]); a follower too far behind for the leader's log
+/// receives the snapshot itself (InstallSnapshot, §7).
 #[derive(Debug)]
 pub struct Raft {
     pub(crate) id: NodeId,
@@ -211,12 +215,13 @@ impl Protocol for Raft {
                 format!("must contain this node's id {id}"),
             ));
         }
-        if recovered.snapshot.is_some() {
-            return Err(ConfigError::new(
-                "snapshot",
-                "snapshots are not supported yet by quorate-raft",
-            ));
-        }
+        let (snapshot_index, snapshot_term) = match &recovered.snapshot {
+            Some(snapshot) => {
+                check_membership(&config, &snapshot.meta.membership)?;
+                (snapshot.meta.last_index, snapshot.meta.last_term)
+            }
+            None => (0, 0),
+        };
         let hard_state = match &recovered.hard_state {
             Some(bytes) => HardState::decode(bytes).map_err(|e| {
                 ConfigError::new(
@@ -226,13 +231,14 @@ impl Protocol for Raft {
             })?,
             None => HardState::default(),
         };
-        let mut term_previous = 0;
+        let mut term_previous = snapshot_term;
         for (offset, entry) in recovered.entries.iter().enumerate() {
-            if entry.index != offset as LogIndex + 1 {
+            if entry.index != snapshot_index + offset as LogIndex + 1 {
                 return Err(ConfigError::new(
                     "entries",
                     format!(
-                        "recovered log is not contiguous from 1: position {offset} holds index {}",
+                        "recovered log is not contiguous from {}: position {offset} holds index {}",
+                        snapshot_index + 1,
                         entry.index
                     ),
                 ));
@@ -254,7 +260,7 @@ impl Protocol for Raft {
                 ),
             ));
         }
-        let last = recovered.entries.len() as LogIndex;
+        let last = snapshot_index + recovered.entries.len() as LogIndex;
         if hard_state.commit > last {
             return Err(ConfigError::new(
                 "hard_state",
@@ -285,7 +291,7 @@ impl Protocol for Raft {
             vote: hard_state.vote,
             vote_volatile: false,
             leader: None,
-            log: RaftLog::recovered(recovered.entries, hard_state.commit),
+            log: RaftLog::recovered(recovered.snapshot, recovered.entries, hard_state.commit),
             // A new incarnation per restart; persisted by the first Ready.
             incarnation: hard_state.incarnation + 1,
             incarnation_durable: false,
@@ -352,16 +358,17 @@ impl Protocol for Raft {
             || hard_state.incarnation != written.incarnation;
         if write.is_some() || promises_changed {
             let hard_state_changed = hard_state != written;
-            let (truncate_from, entries) = match write {
-                Some(w) => (w.truncate_from, w.entries),
-                None => (None, Vec::new()),
+            let (snapshot, truncate_from, entries, compact_to) = match write {
+                Some(w) => (w.snapshot, w.truncate_from, w.entries, w.compact_to),
+                None => (None, None, Vec::new(), None),
             };
             ready.persist = Some(WriteBatch {
                 hard_state: hard_state_changed.then(|| hard_state.encode()),
+                snapshot,
                 truncate_from,
                 entries,
+                compact_to,
                 sync: true,
-                ..WriteBatch::default()
             });
             if hard_state_changed {
                 self.hard_state_written = hard_state;
@@ -412,6 +419,10 @@ impl Protocol for Raft {
         }
     }
 
+    fn compact(&mut self, applied: LogIndex, data: Bytes) {
+        self.compact_log(applied, data);
+    }
+
     fn status(&self) -> Status {
         Status {
             id: self.id,
@@ -421,7 +432,37 @@ impl Protocol for Raft {
             commit_index: self.log.committed(),
             applied_index: self.log.applied(),
             last_index: self.log.last_index(),
+            snapshot_index: self.log.snapshot_index(),
             dropped_messages: self.dropped_messages,
         }
     }
+}
+
+/// The membership a snapshot records: the voters, in id order.
+pub(crate) fn encode_membership(members: &[NodeId]) -> Bytes {
+    let mut voters = members.to_vec();
+    voters.sort();
+    Bytes::from(postcard::to_allocvec(&voters).expect("encoding into a Vec cannot fail"))
+}
+
+/// Membership changes are not implemented, so a recovered snapshot must
+/// record the configured voters: anything else means the operator changed
+/// `members` under a running group, which Raft cannot do safely.
+fn check_membership(config: &Config, membership: &[u8]) -> Result<(), ConfigError> {
+    let recorded: Vec<NodeId> = postcard::from_bytes(membership).map_err(|e| {
+        ConfigError::new(
+            "snapshot",
+            format!("recovered snapshot membership does not decode: {e}"),
+        )
+    })?;
+    if encode_membership(&recorded) != encode_membership(&config.members) {
+        return Err(ConfigError::new(
+            "members",
+            format!(
+                "differ from the voters {recorded:?} recorded in the recovered snapshot \
+                 (membership changes are not supported)"
+            ),
+        ));
+    }
+    Ok(())
 }

@@ -69,6 +69,16 @@ impl Requests {
         }
     }
 
+    /// A snapshot from the leader replaced the log up to `index`: entries
+    /// there will never be handed out here, so their requests' outcomes
+    /// are unknown (they committed, but their responses are lost).
+    pub(crate) fn on_snapshot(&mut self, index: LogIndex) {
+        let kept = self.placed.split_off(&(index + 1));
+        for (_, (_, id)) in std::mem::replace(&mut self.placed, kept) {
+            self.fail(id, "entry covered by a snapshot from the leader");
+        }
+    }
+
     /// Fails every request (this node stopped leading).
     pub(crate) fn fail_all(&mut self, reason: &'static str) {
         for (_, (_, id)) in std::mem::take(&mut self.placed) {

@@ -25,7 +25,9 @@ impl Raft {
                 // A granted pre-vote answers with the term we would campaign
                 // in; it is not evidence of a newer term.
                 Message::PreVoteResponse { granted: true, .. } => {}
-                Message::Append { .. } | Message::Heartbeat { .. } => {
+                Message::Append { .. }
+                | Message::Heartbeat { .. }
+                | Message::InstallSnapshot { .. } => {
                     self.become_follower(term, Some(from));
                 }
                 Message::Vote { .. } if self.role != Role::Leader => {
@@ -42,7 +44,9 @@ impl Raft {
             }
         } else if term < self.term {
             match &message {
-                Message::Append { .. } | Message::Heartbeat { .. } => {
+                Message::Append { .. }
+                | Message::Heartbeat { .. }
+                | Message::InstallSnapshot { .. } => {
                     // A stale leader may be cut off; tell it about the newer
                     // term so it steps down (without this, PreVote and
                     // CheckQuorum can leave it stuck forever).
@@ -90,6 +94,12 @@ impl Raft {
                     return;
                 }
                 self.handle_append(from, prev_log_index, prev_log_term, entries, commit_index);
+            }
+            Message::InstallSnapshot { snapshot, .. } => {
+                if !self.accept_leader(from) {
+                    return;
+                }
+                self.handle_install_snapshot(from, snapshot);
             }
             Message::Heartbeat { commit_index, .. } => {
                 if !self.accept_leader(from) {
@@ -186,6 +196,12 @@ fn well_formed(message: &Message) -> bool {
                 term_floor = entry.term;
             }
             true
+        }
+        Message::InstallSnapshot { term, snapshot } => {
+            // A snapshot covers at least one entry, and entries carry terms
+            // of at least 1 and at most the leader's.
+            let meta = &snapshot.meta;
+            meta.last_index > 0 && meta.last_term > 0 && meta.last_term <= *term
         }
         Message::PreVote {
             last_log_index,

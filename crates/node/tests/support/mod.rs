@@ -75,6 +75,9 @@ pub struct Solo {
     next_ready: u64,
     outstanding: Option<(ReadyId, LogIndex)>,
     replies: Vec<(NodeId, SoloMessage)>,
+    /// Where the latest snapshot the driver handed over ends. A test
+    /// double: it records the compaction (for `status`) but keeps its log.
+    snapshot_index: LogIndex,
 }
 
 impl Protocol for Solo {
@@ -97,6 +100,7 @@ impl Protocol for Solo {
             next_ready: 1,
             outstanding: None,
             replies: Vec::new(),
+            snapshot_index: 0,
         })
     }
 
@@ -162,6 +166,15 @@ impl Protocol for Solo {
         self.durable = last;
     }
 
+    fn compact(&mut self, applied: LogIndex, _data: Bytes) {
+        assert!(
+            applied <= self.applied,
+            "compact({applied}) beyond the applied index {}",
+            self.applied
+        );
+        self.snapshot_index = self.snapshot_index.max(applied);
+    }
+
     fn status(&self) -> Status {
         Status {
             id: self.id,
@@ -179,6 +192,7 @@ impl Protocol for Solo {
             commit_index: self.durable,
             applied_index: self.applied,
             last_index: self.log.last().map_or(0, |e| e.index),
+            snapshot_index: self.snapshot_index,
             dropped_messages: 0,
         }
     }

@@ -6,10 +6,14 @@ use crate::checkers::entry_digest;
 use quorate_core::{Entry, LogIndex, NodeId, Term};
 use std::collections::BTreeMap;
 
-/// The first entry applied at each index, anywhere.
+/// The first entry applied at each index, anywhere, and the first state
+/// snapshotted at each index.
 #[derive(Debug, Default)]
 pub struct StateMachineSafety {
     applied: BTreeMap<LogIndex, (Term, u64, NodeId)>,
+    /// Digest of the state machine's snapshot bytes after applying through
+    /// an index, as first seen.
+    states: BTreeMap<LogIndex, (u64, NodeId)>,
 }
 
 impl StateMachineSafety {
@@ -38,6 +42,33 @@ impl StateMachineSafety {
                     ))
                 }
             }
+        }
+    }
+
+    /// Records that `node`'s state machine, having applied everything up
+    /// to `index`, serializes to `snapshot` (a snapshot it took, installed
+    /// from a leader, or recovered). Snapshots are deterministic, so every
+    /// replica's state at one index must serialize to the same bytes: this
+    /// carries state-machine safety through snapshots, where no entries
+    /// are applied one by one.
+    pub fn observe_state(
+        &mut self,
+        node: NodeId,
+        index: LogIndex,
+        snapshot: &[u8],
+    ) -> Result<(), String> {
+        let mut hasher = crate::trace::TraceHasher::new();
+        hasher.write_bytes(snapshot);
+        let digest = hasher.finish();
+        match self.states.get(&index) {
+            None => {
+                self.states.insert(index, (digest, node));
+                Ok(())
+            }
+            Some(&(first_digest, _)) if first_digest == digest => Ok(()),
+            Some(&(_, first)) => Err(format!(
+                "the state after index {index} differs between {first} and {node}"
+            )),
         }
     }
 
@@ -79,5 +110,14 @@ mod tests {
         check.observe_apply(NodeId(2), &entry(1, 1, "a")).unwrap();
         assert!(check.observe_apply(NodeId(3), &entry(1, 2, "b")).is_err());
         assert!(check.observe_apply(NodeId(3), &entry(1, 1, "b")).is_err());
+    }
+
+    #[test]
+    fn different_states_at_one_index_are_reported() {
+        let mut check = StateMachineSafety::default();
+        check.observe_state(NodeId(1), 5, b"state at 5").unwrap();
+        check.observe_state(NodeId(2), 5, b"state at 5").unwrap();
+        check.observe_state(NodeId(2), 6, b"state at 6").unwrap();
+        assert!(check.observe_state(NodeId(3), 5, b"another state").is_err());
     }
 }

@@ -5,7 +5,7 @@
 use bytes::Bytes;
 use quorate_core::{
     Committed, Entry, EntryKind, NodeId, Protocol, Ready, Recovered, RequestId, Role, SeededRng,
-    SubmitError, WriteBatch,
+    Snapshot, SubmitError, WriteBatch,
 };
 use quorate_raft::{Config, HardState, Message, Raft};
 use std::collections::{BTreeMap, VecDeque};
@@ -148,26 +148,61 @@ pub fn follower_with_log(id: u64, size: u64, terms: &[u64], current_term: u64) -
     raft
 }
 
-/// Durable state of one node, as a storage would keep it.
+/// Durable state of one node, as a storage would keep it (the `WriteBatch`
+/// rules, in their documented order).
 #[derive(Clone, Debug, Default)]
 pub struct MemStore {
     pub hard_state: Option<Bytes>,
+    pub snapshot: Option<Snapshot>,
+    /// Entries after the snapshot, contiguous.
     pub entries: Vec<Entry>,
 }
 
 impl MemStore {
+    fn snapshot_index(&self) -> u64 {
+        self.snapshot.as_ref().map_or(0, |s| s.meta.last_index)
+    }
+
     pub fn write(&mut self, batch: &WriteBatch) {
+        if let Some(snapshot) = &batch.snapshot {
+            let index = snapshot.meta.last_index;
+            assert!(
+                index >= self.snapshot_index(),
+                "snapshots only move forward"
+            );
+            let matches = self
+                .entries
+                .iter()
+                .any(|e| e.index == index && e.term == snapshot.meta.last_term);
+            if matches {
+                self.entries.retain(|e| e.index > index);
+            } else {
+                self.entries.clear();
+            }
+            self.snapshot = Some(snapshot.clone());
+        }
         if let Some(from) = batch.truncate_from {
-            assert!(from >= 1);
-            self.entries.truncate((from - 1) as usize);
+            assert!(from > self.snapshot_index(), "truncation into the snapshot");
+            self.entries.retain(|e| e.index < from);
         }
         for entry in &batch.entries {
+            let last = self
+                .entries
+                .last()
+                .map_or(self.snapshot_index(), |e| e.index);
             assert_eq!(
                 entry.index,
-                self.entries.len() as u64 + 1,
+                last + 1,
                 "appended entries must follow the log"
             );
             self.entries.push(entry.clone());
+        }
+        if let Some(to) = batch.compact_to {
+            assert!(
+                to <= self.snapshot_index(),
+                "compaction beyond the snapshot"
+            );
+            self.entries.retain(|e| e.index > to);
         }
         if let Some(hs) = &batch.hard_state {
             self.hard_state = Some(hs.clone());
@@ -177,10 +212,28 @@ impl MemStore {
     pub fn recovered(&self) -> Recovered {
         Recovered {
             hard_state: self.hard_state.clone(),
-            snapshot: None,
+            snapshot: self.snapshot.clone(),
             entries: self.entries.clone(),
         }
     }
+}
+
+/// The test state machine's snapshot: every entry it applied, in order.
+pub fn encode_applied(applied: &[Committed]) -> Bytes {
+    let entries: Vec<&Entry> = applied.iter().map(|c| &c.entry).collect();
+    Bytes::from(postcard::to_allocvec(&entries).expect("entries encode"))
+}
+
+/// The state a snapshot of [`encode_applied`] restores.
+pub fn decode_applied(data: &[u8]) -> Vec<Committed> {
+    let entries: Vec<Entry> = postcard::from_bytes(data).expect("snapshot decodes");
+    entries
+        .into_iter()
+        .map(|entry| Committed {
+            entry,
+            request: None,
+        })
+        .collect()
 }
 
 /// A tiny deterministic cluster: FIFO delivery, optional isolation, crash
@@ -200,6 +253,11 @@ pub struct Cluster {
     queue: VecDeque<(NodeId, NodeId, Message)>,
     /// (term, leader) pairs ever observed, for election safety.
     pub leaders: BTreeMap<u64, u64>,
+    /// Hand each node a snapshot of its applied state every this many
+    /// applied entries; `None`: never compact.
+    pub snapshot_entries: Option<u64>,
+    /// Snapshots received from a leader and installed, summed over nodes.
+    pub snapshots_installed: u64,
 }
 
 impl Cluster {
@@ -218,6 +276,8 @@ impl Cluster {
             rng: SeededRng::new(0x5EED),
             queue: VecDeque::new(),
             leaders: BTreeMap::new(),
+            snapshot_entries: None,
+            snapshots_installed: 0,
         };
         for id in 1..=size {
             cluster.stores.insert(id, MemStore::default());
@@ -228,9 +288,13 @@ impl Cluster {
 
     pub fn start(&mut self, id: u64) {
         let recovered = self.stores[&id].recovered();
+        let applied = recovered
+            .snapshot
+            .as_ref()
+            .map_or_else(Vec::new, |s| decode_applied(&s.data));
         let raft = Raft::restore(NodeId(id), self.config.clone(), recovered).expect("restore");
         self.nodes.insert(id, raft);
-        self.applied.insert(id, Vec::new());
+        self.applied.insert(id, applied);
     }
 
     pub fn crash(&mut self, id: u64) {
@@ -256,6 +320,14 @@ impl Cluster {
             self.queue.push_back((NodeId(id), to, m));
         }
         let applied = self.applied.get_mut(&id).unwrap();
+        if let Some(snapshot) = ready.persist.as_ref().and_then(|b| b.snapshot.as_ref()) {
+            if snapshot.meta.last_index > applied.len() as u64 {
+                // From the leader: it replaces the state machine.
+                *applied = decode_applied(&snapshot.data);
+                assert_eq!(applied.len() as u64, snapshot.meta.last_index);
+                self.snapshots_installed += 1;
+            }
+        }
         for out in ready.outputs {
             assert_eq!(
                 out.entry.index,
@@ -266,6 +338,12 @@ impl Cluster {
         }
         self.failed.entry(id).or_default().extend(ready.failed);
         raft.advance(ready.id);
+        if let Some(every) = self.snapshot_entries {
+            let applied_index = applied.len() as u64;
+            if applied_index >= raft.status().snapshot_index + every {
+                raft.compact(applied_index, encode_applied(applied));
+            }
+        }
         true
     }
 
