@@ -1,7 +1,8 @@
 //! [`PendingTable`]: requests submitted to the protocol and not yet answered.
 
 use quorate_core::{RequestId, SubmitError};
-use std::collections::BTreeMap;
+use rustc_hash::FxBuildHasher;
+use std::collections::HashMap;
 use tokio::sync::oneshot;
 
 /// Where a submitter waits for its answer.
@@ -9,19 +10,24 @@ pub(crate) type Reply<R> = oneshot::Sender<Result<R, SubmitError>>;
 
 /// RequestId → the submitter's reply channel.
 ///
+/// A hash map (with a fixed, cheap hasher: the ids are the protocol's own
+/// counters, not attacker-chosen keys) because every request is inserted
+/// and removed once, and nothing needs the ids in order: a tree cost a
+/// descent and a rebalance on both.
+///
 /// Owned by the driver task alone. Every entry leaves the table exactly once:
 /// answered when its output is applied, failed when the protocol reports it
 /// in `Ready::failed`, or failed when the node stops; none is leaked.
 #[derive(Debug)]
 pub(crate) struct PendingTable<R> {
-    replies: BTreeMap<RequestId, Reply<R>>,
+    replies: HashMap<RequestId, Reply<R>, FxBuildHasher>,
     capacity: usize,
 }
 
 impl<R> PendingTable<R> {
     pub(crate) fn new(capacity: usize) -> Self {
         PendingTable {
-            replies: BTreeMap::new(),
+            replies: HashMap::with_capacity_and_hasher(capacity.min(4096), FxBuildHasher),
             capacity,
         }
     }
