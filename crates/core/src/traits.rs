@@ -125,6 +125,25 @@ pub trait StateMachine: Send + 'static {
     /// Applies the command at log position `index`.
     fn apply(&mut self, index: LogIndex, command: Self::Command) -> Self::Response;
 
+    /// Decodes a committed entry's data and applies it: what every replica
+    /// does with a command entry. The node driver and the simulator both
+    /// apply through this method.
+    ///
+    /// The default is [`decode_command`](StateMachine::decode_command) then
+    /// [`apply`](StateMachine::apply). A state machine that can apply a
+    /// command straight from the borrowed bytes, without building an owned
+    /// command first, may override it; it must then end in the same state
+    /// with the same response, and fail on exactly the data
+    /// `decode_command` rejects (leaving the state unchanged).
+    fn apply_encoded(
+        &mut self,
+        index: LogIndex,
+        data: &Bytes,
+    ) -> Result<Self::Response, DecodeError> {
+        let command = Self::decode_command(data)?;
+        Ok(self.apply(index, command))
+    }
+
     /// Serializes the whole state.
     fn snapshot(&self) -> Bytes;
 

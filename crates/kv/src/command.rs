@@ -66,10 +66,7 @@ impl Command {
     /// a byte slice the same way (a varint length, then the bytes), and
     /// the twin's variants and fields are in the same order.
     pub fn decode_borrowed(data: &Bytes) -> Result<Command, DecodeError> {
-        let (borrowed, rest) = postcard::take_from_bytes::<CommandRef<'_>>(data)?;
-        if !rest.is_empty() {
-            return Err(DecodeError::TrailingBytes { len: rest.len() });
-        }
+        let borrowed = CommandRef::decode(data)?;
         let slice = |field: &[u8]| data.slice_ref(field);
         Ok(match borrowed {
             CommandRef::Get { key } => Command::Get { key: slice(key) },
@@ -91,8 +88,8 @@ impl Command {
 /// list the same variants with the same fields in the same order: postcard
 /// identifies variants by position and fields by order (the round-trip
 /// property test in this crate checks that the two decode alike).
-#[derive(Deserialize)]
-enum CommandRef<'a> {
+#[derive(Clone, Copy, Debug, Deserialize)]
+pub(crate) enum CommandRef<'a> {
     Get {
         #[serde(borrow)]
         key: &'a [u8],
@@ -115,6 +112,34 @@ enum CommandRef<'a> {
         #[serde(borrow)]
         new: &'a [u8],
     },
+}
+
+impl<'a> CommandRef<'a> {
+    /// Decodes one command from `data`, borrowing its fields.
+    pub(crate) fn decode(data: &'a [u8]) -> Result<CommandRef<'a>, DecodeError> {
+        let (command, rest) = postcard::take_from_bytes::<CommandRef<'a>>(data)?;
+        if rest.is_empty() {
+            Ok(command)
+        } else {
+            Err(DecodeError::TrailingBytes { len: rest.len() })
+        }
+    }
+}
+
+impl Command {
+    /// The command with its fields borrowed.
+    pub(crate) fn as_ref(&self) -> CommandRef<'_> {
+        match self {
+            Command::Get { key } => CommandRef::Get { key },
+            Command::Put { key, value } => CommandRef::Put { key, value },
+            Command::Delete { key } => CommandRef::Delete { key },
+            Command::CompareAndSwap { key, expected, new } => CommandRef::CompareAndSwap {
+                key,
+                expected: expected.as_deref(),
+                new,
+            },
+        }
+    }
 }
 
 /// The answer to one [`Command`].

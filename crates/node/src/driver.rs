@@ -309,8 +309,8 @@ where
         self.applied_index = entry.index;
         match entry.kind {
             EntryKind::Command => {
-                let result = match S::decode_command(&entry.data) {
-                    Ok(command) => Ok(self.state_machine.apply(entry.index, command)),
+                let result = match self.state_machine.apply_encoded(entry.index, &entry.data) {
+                    Ok(response) => Ok(response),
                     Err(error) => {
                         // Every replica fails to decode the same bytes the
                         // same way, so skipping keeps replicas identical.

@@ -1184,8 +1184,8 @@ impl<'a, 't, S: SimProtocol> Simulation<'a, 't, S> {
         self.trace.hasher.write_u64(index);
         self.trace.hasher.write_u64(entry.term);
         let response = if entry.kind == EntryKind::Command {
-            match Kv::decode_command(&entry.data) {
-                Ok(command) => Some(self.nodes[node].kv.apply(index, command)),
+            match self.nodes[node].kv.apply_encoded(index, &entry.data) {
+                Ok(response) => Some(response),
                 Err(error) => {
                     self.fail(
                         "contract",
