@@ -12,12 +12,12 @@
 //! `failed` is bounded by the same number.
 
 use quorate_core::{LogIndex, RequestId, SubmitError, Term};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 
 #[derive(Debug, Default)]
 pub(crate) struct Requests {
     next_id: u64,
-    placed: BTreeMap<LogIndex, (Term, RequestId)>,
+    placed: Placed,
     /// Forwarded requests awaiting the leader's answer: id → deadline tick.
     unplaced: BTreeMap<u64, u64>,
     failed: Vec<(RequestId, SubmitError)>,
@@ -43,7 +43,7 @@ impl Requests {
             self.fail(id, "entry was applied before its placement was known");
             return;
         }
-        if let Some((_, old)) = self.placed.insert(index, (term, id)) {
+        if let Some(old) = self.placed.insert(Placement { index, term, id }) {
             // A newer leader reused the index, so the older entry there was
             // (or will be) overwritten on this path.
             self.fail(old, "entry overwritten by a newer leader");
@@ -63,9 +63,8 @@ impl Requests {
 
     /// Entries from `index` on were removed from the log.
     pub(crate) fn on_truncate(&mut self, index: LogIndex) {
-        let gone = self.placed.split_off(&index);
-        for (_, (_, id)) in gone {
-            self.fail(id, "entry overwritten by a newer leader");
+        for gone in self.placed.split_off(index) {
+            self.fail(gone.id, "entry overwritten by a newer leader");
         }
     }
 
@@ -73,16 +72,16 @@ impl Requests {
     /// there will never be handed out here, so their requests' outcomes
     /// are unknown (they committed, but their responses are lost).
     pub(crate) fn on_snapshot(&mut self, index: LogIndex) {
-        let kept = self.placed.split_off(&(index + 1));
-        for (_, (_, id)) in std::mem::replace(&mut self.placed, kept) {
-            self.fail(id, "entry covered by a snapshot from the leader");
+        let kept = self.placed.split_off(index + 1);
+        for covered in std::mem::replace(&mut self.placed.slots, kept) {
+            self.fail(covered.id, "entry covered by a snapshot from the leader");
         }
     }
 
     /// Fails every request (this node stopped leading).
     pub(crate) fn fail_all(&mut self, reason: &'static str) {
-        for (_, (_, id)) in std::mem::take(&mut self.placed) {
-            self.fail(id, reason);
+        for placed in std::mem::take(&mut self.placed.slots) {
+            self.fail(placed.id, reason);
         }
         self.fail_unplaced(reason);
     }
@@ -113,11 +112,11 @@ impl Requests {
     /// carries, if one of ours; fails the request placed there if the
     /// terms disagree.
     pub(crate) fn on_committed(&mut self, index: LogIndex, term: Term) -> Option<RequestId> {
-        let (placed_term, id) = self.placed.remove(&index)?;
-        if placed_term == term {
-            Some(id)
+        let placed = self.placed.remove(index)?;
+        if placed.term == term {
+            Some(placed.id)
         } else {
-            self.fail(id, "entry overwritten by a newer leader");
+            self.fail(placed.id, "entry overwritten by a newer leader");
             None
         }
     }
@@ -134,5 +133,123 @@ impl Requests {
 
     pub(crate) fn take_failed(&mut self) -> Vec<(RequestId, SubmitError)> {
         std::mem::take(&mut self.failed)
+    }
+}
+
+/// Where a request's entry is: `(index, term)` names it for the life of
+/// the cluster.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Placement {
+    index: LogIndex,
+    term: Term,
+    id: RequestId,
+}
+
+/// Placed requests in index order, at most one per index.
+///
+/// A sorted `VecDeque` rather than a tree: a leader places each request at
+/// the end of its log, and entries commit from the front, so the two
+/// operations every request goes through are a push at the back and a pop
+/// at the front. A placement out of order (a forwarded request answered
+/// late) shifts part of the queue instead.
+#[derive(Debug, Default)]
+struct Placed {
+    slots: VecDeque<Placement>,
+}
+
+impl Placed {
+    fn len(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Adds `placement`; returns the request it displaced at the same
+    /// index, if any.
+    fn insert(&mut self, placement: Placement) -> Option<RequestId> {
+        if self
+            .slots
+            .back()
+            .is_none_or(|last| last.index < placement.index)
+        {
+            self.slots.push_back(placement);
+            return None;
+        }
+        match self.position(placement.index) {
+            Ok(at) => Some(std::mem::replace(&mut self.slots[at], placement).id),
+            Err(at) => {
+                self.slots.insert(at, placement);
+                None
+            }
+        }
+    }
+
+    /// Removes and returns the placement at `index`.
+    fn remove(&mut self, index: LogIndex) -> Option<Placement> {
+        if self.slots.front()?.index == index {
+            return self.slots.pop_front();
+        }
+        let at = self.position(index).ok()?;
+        self.slots.remove(at)
+    }
+
+    /// Removes and returns every placement at `index` or above.
+    fn split_off(&mut self, index: LogIndex) -> VecDeque<Placement> {
+        let at = self.slots.partition_point(|placed| placed.index < index);
+        self.slots.split_off(at)
+    }
+
+    fn position(&self, index: LogIndex) -> Result<usize, usize> {
+        self.slots
+            .binary_search_by_key(&index, |placed| placed.index)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Insert(LogIndex, Term),
+        Remove(LogIndex),
+        SplitOff(LogIndex),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        prop_oneof![
+            4 => (1..40u64, 1..4u64).prop_map(|(index, term)| Op::Insert(index, term)),
+            3 => (1..40u64).prop_map(Op::Remove),
+            1 => (1..40u64).prop_map(Op::SplitOff),
+        ]
+    }
+
+    proptest! {
+        /// `Placed` behaves exactly like the ordered map it replaces.
+        #[test]
+        fn placed_matches_an_ordered_map(ops in proptest::collection::vec(op(), 0..200)) {
+            let mut placed = Placed::default();
+            let mut model: BTreeMap<LogIndex, (Term, RequestId)> = BTreeMap::new();
+            for (n, op) in ops.into_iter().enumerate() {
+                match op {
+                    Op::Insert(index, term) => {
+                        let id = RequestId(n as u64);
+                        let displaced = placed.insert(Placement { index, term, id });
+                        prop_assert_eq!(displaced, model.insert(index, (term, id)).map(|(_, id)| id));
+                    }
+                    Op::Remove(index) => {
+                        let removed = placed.remove(index).map(|p| (p.term, p.id));
+                        prop_assert_eq!(removed, model.remove(&index));
+                    }
+                    Op::SplitOff(index) => {
+                        let gone: Vec<_> = placed.split_off(index).into_iter().map(|p| (p.index, p.term, p.id)).collect();
+                        let expected: Vec<_> = model.split_off(&index).into_iter().map(|(i, (t, id))| (i, t, id)).collect();
+                        prop_assert_eq!(gone, expected);
+                    }
+                }
+                let listed: Vec<_> = placed.slots.iter().map(|p| (p.index, p.term, p.id)).collect();
+                let expected: Vec<_> = model.iter().map(|(&i, &(t, id))| (i, t, id)).collect();
+                prop_assert_eq!(listed, expected);
+            }
+        }
     }
 }
