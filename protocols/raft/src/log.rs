@@ -165,21 +165,20 @@ impl RaftLog {
             "entries from {from} are compacted into the snapshot ending at {}",
             self.snapshot_index
         );
-        let mut out = Vec::new();
+        let start = ((from - self.snapshot_index - 1) as usize).min(self.entries.len());
+        // Find where the byte budget ends first, then copy the run in one
+        // allocation (pushing one by one regrew the vector several times).
+        let mut end = start;
         let mut bytes = 0usize;
-        for entry in self
-            .entries
-            .iter()
-            .skip((from - self.snapshot_index - 1) as usize)
-        {
+        for entry in &self.entries[start..] {
             let size = entry.size_bytes();
-            if !out.is_empty() && bytes + size > bytes_max {
+            if end > start && bytes + size > bytes_max {
                 break;
             }
             bytes += size;
-            out.push(entry.clone());
+            end += 1;
         }
-        out
+        self.entries[start..end].to_vec()
     }
 
     /// The largest index `<= index` whose term is `<= term`, with its term:
