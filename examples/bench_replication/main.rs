@@ -221,21 +221,47 @@ fn main() -> Result<(), String> {
     Ok(())
 }
 
+/// The runtime the nodes (or the echo task) run on, fresh for each client
+/// count.
+fn server_runtime(args: &Args, clients: usize) -> Result<tokio::runtime::Runtime, String> {
+    if clients == 0 {
+        return Err("client counts must be positive".into());
+    }
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(args.server_workers)
+        .thread_name("bench-server")
+        .enable_all()
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+/// Runs the warm-up and the measured window of `clients` clients against
+/// `target` on `runtime`.
+fn run_clients<S: BenchMachine, T: SubmitTarget<S>>(
+    args: &Args,
+    runtime: &tokio::runtime::Runtime,
+    target: T,
+    clients: usize,
+) -> Result<(u64, f64, Histogram<u64>), String> {
+    runtime.block_on(drive_clients::<S, T>(
+        target,
+        clients,
+        Workload {
+            keys: args.keys,
+            value_bytes: args.value_bytes,
+        },
+        Duration::from_secs_f64(args.warmup_seconds),
+        Duration::from_secs_f64(args.seconds),
+    ))
+}
+
 /// One client count against a fresh cluster on a fresh server runtime.
 fn run_one<S: BenchMachine>(
     args: &Args,
     client_rt: Option<&tokio::runtime::Runtime>,
     clients: usize,
 ) -> Result<report::Row, String> {
-    if clients == 0 {
-        return Err("client counts must be positive".into());
-    }
-    let server_rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(args.server_workers)
-        .thread_name("bench-server")
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
+    let server_rt = server_runtime(args, clients)?;
     let members: Vec<NodeId> = (1..=args.members).map(NodeId).collect();
     let mut options = NodeOptions::default();
     if let Some(tick_ms) = args.tick_ms {
@@ -244,18 +270,7 @@ fn run_one<S: BenchMachine>(
     let cluster = server_rt.block_on(start_cluster::<S>(members, options))?;
 
     let router = Router::new(cluster.nodes.clone(), &cluster.leader);
-    let result = client_rt
-        .unwrap_or(&server_rt)
-        .block_on(drive_clients::<S, _>(
-            router,
-            clients,
-            Workload {
-                keys: args.keys,
-                value_bytes: args.value_bytes,
-            },
-            Duration::from_secs_f64(args.warmup_seconds),
-            Duration::from_secs_f64(args.seconds),
-        ));
+    let result = run_clients::<S, _>(args, client_rt.unwrap_or(&server_rt), router, clients);
 
     server_rt.block_on(async {
         if args.stats {
@@ -566,28 +581,9 @@ fn run_echo<S: BenchMachine>(
     client_rt: Option<&tokio::runtime::Runtime>,
     clients: usize,
 ) -> Result<report::Row, String> {
-    if clients == 0 {
-        return Err("client counts must be positive".into());
-    }
-    let server_rt = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(args.server_workers)
-        .thread_name("bench-server")
-        .enable_all()
-        .build()
-        .map_err(|e| e.to_string())?;
+    let server_rt = server_runtime(args, clients)?;
     let echo = server_rt.block_on(async { Echo::<S>::spawn() });
-    let result = client_rt
-        .unwrap_or(&server_rt)
-        .block_on(drive_clients::<S, _>(
-            echo,
-            clients,
-            Workload {
-                keys: args.keys,
-                value_bytes: args.value_bytes,
-            },
-            Duration::from_secs_f64(args.warmup_seconds),
-            Duration::from_secs_f64(args.seconds),
-        ));
+    let result = run_clients::<S, _>(args, client_rt.unwrap_or(&server_rt), echo, clients);
     server_rt.shutdown_timeout(Duration::from_secs(5));
     let (ops, window_seconds, latency_ns) = result?;
     Ok(report::Row {
