@@ -27,7 +27,7 @@ fn run_each_seed(name: &str, check: impl Fn(u64, &RunReport, &str, &[&str])) {
             .lines()
             .filter(|line| line.contains("not reached"))
             .collect();
-        assert_eq!(report.scenario.as_deref(), Some(name));
+        assert_eq!(report.scenario, Some(name));
         check(seed, &report, &trace, &missed);
         for failure in &report.failures {
             failures.push(format!("seed {seed}: {failure}"));
