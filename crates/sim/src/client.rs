@@ -21,17 +21,22 @@ pub(crate) struct Workload {
     next_value: u64,
 }
 
-/// One of the keys clients contend on. After `OPS_PER_KEY_MAX` operations
-/// the slot moves on to a fresh key (as Jepsen's independent-key workloads
-/// do): every key's history stays short enough for the linearizability
-/// search to finish, however many operations end with an unknown outcome,
-/// while contention per key stays high.
+/// One of the keys clients contend on. After `OPS_PER_KEY_MAX` operations,
+/// or `UNKNOWN_WRITES_PER_KEY_MAX` writes whose outcome stayed unknown, the
+/// slot moves on to a fresh key (as Jepsen's independent-key workloads do):
+/// every key's history stays small enough for the linearizability search
+/// to finish, while contention per key stays high. (Each unknown write may
+/// have taken effect at any later moment or never, so the search's work
+/// grows exponentially with their number: in a 100,000-seed campaign, two
+/// keys of 32 operations with 17 unknown writes each exhausted it.)
 #[derive(Debug)]
 struct KeySlot {
     slot: usize,
     generation: u64,
     name: Bytes,
     ops: u32,
+    /// Writes on this key that ended with an unknown outcome.
+    unknown_writes: u32,
     /// Values recently written, so compare-and-swap sometimes expects the
     /// right one. At most `RECENT_MAX`.
     recent: Vec<Bytes>,
@@ -49,6 +54,7 @@ impl KeySlot {
             generation,
             name: Bytes::from(name),
             ops: 0,
+            unknown_writes: 0,
             recent: Vec::new(),
         }
     }
@@ -58,6 +64,11 @@ const RECENT_MAX: usize = 4;
 
 /// Operations on one key before its slot moves to a fresh key.
 const OPS_PER_KEY_MAX: u32 = 32;
+
+/// Writes with an unknown outcome on one key before its slot moves to a
+/// fresh key. Operations already in flight on the old key still finish
+/// there, so a key can end with a few more.
+const UNKNOWN_WRITES_PER_KEY_MAX: u32 = 8;
 
 /// One operation in flight.
 #[derive(Debug)]
@@ -154,10 +165,19 @@ impl Workload {
         Op::new(f, key, invoke_value, command)
     }
 
+    /// Records that a write on `key` ended with an unknown outcome.
+    pub(crate) fn note_unknown_write(&mut self, key: &Bytes) {
+        if let Some(slot) = self.keys.iter_mut().find(|slot| slot.name == *key) {
+            slot.unknown_writes += 1;
+        }
+    }
+
     /// Picks a key slot, moving it to a fresh key when it is used up.
     fn next_key(&mut self, rng: &mut SeededRng) -> (usize, Bytes) {
         let k = rng.index(self.keys.len());
-        if self.keys[k].ops == OPS_PER_KEY_MAX {
+        if self.keys[k].ops == OPS_PER_KEY_MAX
+            || self.keys[k].unknown_writes >= UNKNOWN_WRITES_PER_KEY_MAX
+        {
             let slot = &self.keys[k];
             self.keys[k] = KeySlot::new(slot.slot, slot.generation + 1);
         }

@@ -14,7 +14,7 @@ use crate::checkers::log_matching::LogMatching;
 use crate::checkers::state_machine_safety::StateMachineSafety;
 use crate::client::{Client, Workload};
 use crate::faults::Faults;
-use crate::history::{Event as HistoryEvent, EventType, History, Value};
+use crate::history::{Event as HistoryEvent, EventType, Function, History, Value};
 use crate::linearizability;
 use crate::network::{fate, Fate, Network, PartitionKind};
 use crate::options::SimOptions;
@@ -1497,6 +1497,9 @@ impl<'a, 't, S: SimProtocol> Simulation<'a, 't, S> {
             EventType::Fail => self.stats.ops_fail += 1,
             EventType::Info => {
                 self.stats.ops_info += 1;
+                if op.f != Function::Get {
+                    self.workload.note_unknown_write(&op.key);
+                }
                 self.clients[client].retire(self.workload.clients);
             }
             EventType::Invoke => unreachable!("an invoke finishes nothing"),
