@@ -36,7 +36,9 @@ pub trait ProtocolConfig: Clone + Debug + Send + Sync + 'static {
 /// order produce the same outputs, byte for byte. Time is logical ticks.
 pub trait Protocol: Sized + Send + 'static {
     /// A message between instances of this protocol on different nodes.
-    type Message: Clone + Debug + Serialize + DeserializeOwned + Send + 'static;
+    /// Comparable so that the node can encode a message it sends to several
+    /// peers once.
+    type Message: Clone + Debug + PartialEq + Serialize + DeserializeOwned + Send + 'static;
     /// The protocol's tunables.
     type Config: ProtocolConfig<Protocol = Self>;
     /// What a client submits.

@@ -290,8 +290,18 @@ where
     }
 
     fn send_all(&mut self, messages: Vec<(NodeId, P::Message)>) {
+        // A leader sends followers that are in step the same AppendEntries,
+        // one after the other: encode it once and send each the same frame.
+        let mut last: Option<(P::Message, Bytes)> = None;
         for (to, message) in messages {
-            let frame = wire::encode_frame(self.options.group, &message);
+            let frame = match &last {
+                Some((sent, frame)) if *sent == message => frame.clone(),
+                _ => {
+                    let frame = wire::encode_frame(self.options.group, &message);
+                    last = Some((message, frame.clone()));
+                    frame
+                }
+            };
             self.transport.send(to, frame);
         }
     }

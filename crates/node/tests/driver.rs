@@ -236,6 +236,37 @@ async fn replies_leave_after_the_batch_is_durable() {
 }
 
 #[tokio::test]
+async fn each_peer_gets_its_own_message_when_several_leave_in_one_batch() {
+    // Equal messages to several peers are encoded once; different ones
+    // must still each reach their own peer.
+    let network = MemNetwork::new();
+    let storage = MemStorage::new();
+    let (node, _) = start(SoloConfig::default(), &network, &storage).await;
+    let asks = [
+        (NodeId(11), 41),
+        (NodeId(12), 41),
+        (NodeId(13), 7),
+        (NodeId(14), 41),
+    ];
+    let mut peers: Vec<_> = asks.iter().map(|&(id, _)| network.join(id)).collect();
+    for (peer, &(_, n)) in peers.iter().zip(&asks) {
+        peer.send(ME, wire::encode_frame(GroupId(0), &SoloMessage::Echo(n)));
+    }
+    for (peer, &(_, n)) in peers.iter_mut().zip(&asks) {
+        let (from, frame) = tokio::time::timeout(DEADLINE, peer.recv())
+            .await
+            .expect("a reply")
+            .expect("transport open");
+        assert_eq!(from, ME);
+        assert_eq!(
+            wire::decode_frame::<SoloMessage>(GroupId(0), &frame),
+            Ok(SoloMessage::Echo(n + 1))
+        );
+    }
+    assert_eq!(node.status().await.transport.frames_sent, 4);
+}
+
+#[tokio::test]
 async fn an_undecodable_committed_command_is_skipped() {
     let network = MemNetwork::new();
     let storage = MemStorage::new();
