@@ -34,6 +34,6 @@ pub use shared_bytes::decode_sharing;
 pub use status::{Role, Status};
 pub use storage::{Recovered, Storage, WriteBatch};
 pub use traits::{
-    DecodeError, FailureDetector, Liveness, Partitioner, ShardId, StateMachine, Transport,
-    TransportStats, TryRecv,
+    decode_exact, DecodeError, FailureDetector, Liveness, Partitioner, ShardId, StateMachine,
+    Transport, TransportStats, TryRecv,
 };

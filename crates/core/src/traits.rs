@@ -92,11 +92,12 @@ pub trait Transport: Send + 'static {
 /// response or a snapshot.
 ///
 /// Commands travel as postcard: the node encodes each one into the data of
-/// a log entry, and every replica turns that data back into a command with
-/// [`decode_command`](StateMachine::decode_command) before applying it.
-/// An implementation that overrides `decode_command` must accept exactly
-/// what postcard's decoder accepts and return the same command, or replicas
-/// built with and without the override would disagree.
+/// a log entry, and every replica applies that data with
+/// [`apply_encoded`](StateMachine::apply_encoded) (by default
+/// [`decode_command`](StateMachine::decode_command), then `apply`). An
+/// implementation that overrides either must accept exactly what postcard's
+/// decoder accepts and do what the decoded command does, or replicas built
+/// with and without the override would disagree.
 pub trait StateMachine: Send + 'static {
     /// A command, encoded by the node (postcard) into the log.
     type Command: Serialize + DeserializeOwned + Send + 'static;
@@ -106,20 +107,13 @@ pub trait StateMachine: Send + 'static {
     /// Decodes the data of a committed entry into a command; the whole of
     /// `data` must be one command (trailing bytes are an error).
     ///
-    /// The default is postcard's decoder, which copies every owned field
-    /// (a `Bytes` key, a `String`) out of `data`. A state machine whose
-    /// command holds `Bytes` can override it to slice those fields out of
-    /// `data` instead (`Bytes::slice_ref`): no allocation per field, at the
-    /// price of the fields keeping the entry's buffer alive. The node
-    /// driver and the simulator both decode through this method, so the
-    /// override is what every replica runs.
+    /// The default is postcard's decoder ([`decode_exact`]), which copies
+    /// every owned field (a `Bytes` key, a `String`) out of `data`. A state
+    /// machine whose command holds `Bytes` can override it to slice those
+    /// fields out of `data` instead (`Bytes::slice_ref`): no allocation per
+    /// field, at the price of the fields keeping the entry's buffer alive.
     fn decode_command(data: &Bytes) -> Result<Self::Command, DecodeError> {
-        let (command, rest) = postcard::take_from_bytes(data)?;
-        if rest.is_empty() {
-            Ok(command)
-        } else {
-            Err(DecodeError::TrailingBytes { len: rest.len() })
-        }
+        decode_exact(data)
     }
 
     /// Applies the command at log position `index`.
@@ -151,6 +145,17 @@ pub trait StateMachine: Send + 'static {
     /// [`snapshot`](StateMachine::snapshot). A snapshot that does not decode
     /// is [`StorageError::Corruption`] and leaves the state unchanged.
     fn restore(&mut self, snapshot: &[u8]) -> Result<(), StorageError>;
+}
+
+/// Decodes `data`, the whole of which must be one postcard-encoded value
+/// (trailing bytes are an error). `T` may borrow from `data`.
+pub fn decode_exact<'a, T: serde::Deserialize<'a>>(data: &'a [u8]) -> Result<T, DecodeError> {
+    let (value, rest) = postcard::take_from_bytes(data)?;
+    if rest.is_empty() {
+        Ok(value)
+    } else {
+        Err(DecodeError::TrailingBytes { len: rest.len() })
+    }
 }
 
 /// Why the data of a log entry is not a command

@@ -117,12 +117,7 @@ pub(crate) enum CommandRef<'a> {
 impl<'a> CommandRef<'a> {
     /// Decodes one command from `data`, borrowing its fields.
     pub(crate) fn decode(data: &'a [u8]) -> Result<CommandRef<'a>, DecodeError> {
-        let (command, rest) = postcard::take_from_bytes::<CommandRef<'a>>(data)?;
-        if rest.is_empty() {
-            Ok(command)
-        } else {
-            Err(DecodeError::TrailingBytes { len: rest.len() })
-        }
+        quorate_core::decode_exact(data)
     }
 }
 

@@ -146,11 +146,9 @@ impl StateMachine for Kv {
     type Response = Response;
 
     /// Slices keys and values out of the entry's data instead of copying
-    /// them ([`Command::decode_borrowed`]): a put decoded on three replicas
-    /// made six allocations, a third of all those of a replicated put. The
-    /// slices live only while the command is applied: the map stores short
-    /// keys and values inline and copies long ones, since entry data may be
-    /// a slice of a whole received frame.
+    /// them ([`Command::decode_borrowed`]). Replicas do not come this way:
+    /// they apply through [`apply_encoded`](StateMachine::apply_encoded),
+    /// which borrows the fields without making a `Bytes` of each.
     fn decode_command(data: &Bytes) -> Result<Command, DecodeError> {
         Command::decode_borrowed(data)
     }

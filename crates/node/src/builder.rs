@@ -285,6 +285,7 @@ impl<C, T, St, S> NodeBuilder<C, T, St, S> {
             },
             shared: Arc::clone(&shared),
             applied_index,
+            snapshot_due_index: 0,
             garbage_frames: 0,
             undecodable_commands: 0,
             more_ready: false,

@@ -44,6 +44,10 @@ pub(crate) struct Driver<P: Consensus, S: StateMachine, T, St> {
     pub(crate) shared: Arc<Shared>,
     pub(crate) pending: PendingTable<S::Response>,
     pub(crate) applied_index: LogIndex,
+    /// No snapshot is due before this applied index: the protocol's
+    /// snapshot index, as last read, plus `snapshot_entries`. The snapshot
+    /// index only grows, so until then there is no need to ask the protocol.
+    pub(crate) snapshot_due_index: LogIndex,
     pub(crate) garbage_frames: u64,
     pub(crate) undecodable_commands: u64,
     /// The previous turn stopped at `readies_per_turn_max` with work left.
@@ -276,8 +280,13 @@ where
     /// `advance`), as `Protocol::compact` requires; the protocol writes the
     /// snapshot with its next batch.
     fn maybe_snapshot(&mut self) {
+        if self.applied_index < self.snapshot_due_index {
+            return;
+        }
+        // A snapshot installed from a peer may have moved the snapshot index.
         let snapshot_index = self.protocol.status().snapshot_index;
-        if self.applied_index < snapshot_index.saturating_add(self.options.snapshot_entries) {
+        self.snapshot_due_index = snapshot_index.saturating_add(self.options.snapshot_entries);
+        if self.applied_index < self.snapshot_due_index {
             return;
         }
         let data = self.state_machine.snapshot();
@@ -286,6 +295,8 @@ where
             bytes = data.len(),
             "snapshot taken"
         );
+        // The next check reads the snapshot index again: the protocol may
+        // have skipped this snapshot (see `Protocol::compact`).
         self.protocol.compact(self.applied_index, data);
     }
 
@@ -319,18 +330,18 @@ where
         self.applied_index = entry.index;
         match entry.kind {
             EntryKind::Command => {
-                let result = match self.state_machine.apply_encoded(entry.index, &entry.data) {
-                    Ok(response) => Ok(response),
-                    Err(error) => {
+                let result = self
+                    .state_machine
+                    .apply_encoded(entry.index, &entry.data)
+                    .map_err(|error| {
                         // Every replica fails to decode the same bytes the
                         // same way, so skipping keeps replicas identical.
                         self.undecodable_commands += 1;
                         tracing::warn!(index = entry.index, %error, "skipped an undecodable command");
-                        Err(SubmitError::InvalidCommand {
+                        SubmitError::InvalidCommand {
                             reason: error.to_string(),
-                        })
-                    }
-                };
+                        }
+                    });
                 if let Some(request) = request {
                     self.pending.answer(request, result);
                 }

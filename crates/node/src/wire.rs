@@ -1,9 +1,9 @@
 //! The node's encodings: protocol messages in transport frames, and
 //! state-machine commands in log entries. Only the node encodes; transports
-//! and storages see bytes. Commands are decoded by the state machine's own
-//! [`StateMachine::decode_command`](quorate_core::StateMachine::decode_command)
-//! (postcard unless the state machine decodes without copying), so that
-//! the simulator, which has no node, applies them the same way.
+//! and storages see bytes. Commands are decoded by the state machine itself
+//! ([`StateMachine::apply_encoded`](quorate_core::StateMachine::apply_encoded),
+//! postcard unless the state machine decodes without copying), so that the
+//! simulator, which has no node, applies them the same way.
 //!
 //! # Frame layout
 //!

@@ -7,6 +7,25 @@ use crate::raft::Raft;
 use quorate_core::{Entry, LogIndex, NodeId, Term};
 
 impl Raft {
+    /// Entries from `first` on were removed from the log (a conflicting
+    /// suffix, or a log a snapshot replaced): requests placed there fail,
+    /// and acknowledgements still waiting for persist that cover them are
+    /// dropped. Such an acknowledgement would reach its (older) leader after
+    /// the removal is durable and claim entries we no longer hold, letting
+    /// that leader count us towards committing them.
+    pub(crate) fn on_entries_removed(&mut self, first: LogIndex) {
+        self.requests.on_truncate(first);
+        self.send_after_persist.retain(|(_, message)| {
+            !matches!(
+                message,
+                Message::AppendResponse {
+                    outcome: AppendOutcome::Accepted { match_index },
+                    ..
+                } if *match_index >= first
+            )
+        });
+    }
+
     /// Leader: sends whatever each follower can take now. Called when a
     /// Ready is built, so requests submitted since the last one leave
     /// together (batching), up to `inflight_appends_max` messages of up to
@@ -149,20 +168,7 @@ impl Raft {
 
         let last_new = prev_log_index + entries.len() as LogIndex;
         if let Some(truncated) = self.log.merge(entries) {
-            self.requests.on_truncate(truncated);
-            // An acknowledgement still waiting for persist may cover the
-            // entries just removed. It would reach its (older) leader after
-            // the truncation is durable and claim entries we no longer hold,
-            // letting that leader count us towards committing them.
-            self.send_after_persist.retain(|(_, message)| {
-                !matches!(
-                    message,
-                    Message::AppendResponse {
-                        outcome: AppendOutcome::Accepted { match_index },
-                        ..
-                    } if *match_index >= truncated
-                )
-            });
+            self.on_entries_removed(truncated);
         }
         // §5.3 rule 5: commit up to the leader's commit, but only within
         // what this message proved matches.

@@ -80,18 +80,7 @@ impl Raft {
             }
             Installed::DiscardedLog => {
                 self.requests.on_snapshot(index);
-                self.requests.on_truncate(index + 1);
-                // Acknowledgements waiting for persist may claim entries
-                // that are gone now (see `handle_append`).
-                self.send_after_persist.retain(|(_, message)| {
-                    !matches!(
-                        message,
-                        Message::AppendResponse {
-                            outcome: AppendOutcome::Accepted { match_index },
-                            ..
-                        } if *match_index > index
-                    )
-                });
+                self.on_entries_removed(index + 1);
                 index
             }
         };
