@@ -255,6 +255,23 @@ fn run_clients<S: BenchMachine, T: SubmitTarget<S>>(
     ))
 }
 
+/// The table row for what `run_clients` measured.
+fn measured_row(
+    implementation: &'static str,
+    clients: usize,
+    measured: Result<(u64, f64, Histogram<u64>), String>,
+) -> Result<report::Row, String> {
+    let (ops, window_seconds, latency_ns) = measured?;
+    Ok(report::Row {
+        implementation,
+        clients,
+        ops,
+        window_seconds,
+        latency_ns,
+        rss_peak_kib: report::rss_peak_kib(),
+    })
+}
+
 /// One client count against a fresh cluster on a fresh server runtime.
 fn run_one<S: BenchMachine>(
     args: &Args,
@@ -282,15 +299,7 @@ fn run_one<S: BenchMachine>(
     });
     drop(cluster);
     server_rt.shutdown_timeout(Duration::from_secs(5));
-    let (ops, window_seconds, latency_ns) = result?;
-    Ok(report::Row {
-        implementation: "quorate",
-        clients,
-        ops,
-        window_seconds,
-        latency_ns,
-        rss_peak_kib: report::rss_peak_kib(),
-    })
+    measured_row("quorate", clients, result)
 }
 
 /// The nodes of one run, a second handle to each one's storage (to read its
@@ -585,15 +594,7 @@ fn run_echo<S: BenchMachine>(
     let echo = server_rt.block_on(async { Echo::<S>::spawn() });
     let result = run_clients::<S, _>(args, client_rt.unwrap_or(&server_rt), echo, clients);
     server_rt.shutdown_timeout(Duration::from_secs(5));
-    let (ops, window_seconds, latency_ns) = result?;
-    Ok(report::Row {
-        implementation: "echo",
-        clients,
-        ops,
-        window_seconds,
-        latency_ns,
-        rss_peak_kib: report::rss_peak_kib(),
-    })
+    measured_row("echo", clients, result)
 }
 
 /// What the clients write.
