@@ -41,6 +41,9 @@ use tokio::sync::{mpsc, oneshot};
 /// (`examples/peers/openraft`) so `examples/peers/compare.sh` can merge both.
 mod report;
 
+/// Per-thread latency histograms, shared with the openraft peer benchmark.
+mod latency;
+
 /// Quorate Raft, 3 nodes in one process, closed-loop clients.
 #[derive(Parser, Debug)]
 // A later flag overrides an earlier one, so compare.sh can append overrides.
@@ -201,15 +204,20 @@ fn main() -> Result<(), String> {
             .map_err(|e| e.to_string())?;
         Some(runtime)
     };
+    let workload = Workload::new(args.keys, args.value_bytes);
     for &clients in &args.clients {
         let row = match (args.target, args.machine) {
-            (Target::Echo, Machine::Kv) => run_echo::<Kv>(&args, client_rt.as_ref(), clients)?,
-            (Target::Echo, Machine::Empty) => {
-                run_echo::<Empty>(&args, client_rt.as_ref(), clients)?
+            (Target::Echo, Machine::Kv) => {
+                run_echo::<Kv>(&args, workload, client_rt.as_ref(), clients)?
             }
-            (Target::Cluster, Machine::Kv) => run_one::<Kv>(&args, client_rt.as_ref(), clients)?,
+            (Target::Echo, Machine::Empty) => {
+                run_echo::<Empty>(&args, workload, client_rt.as_ref(), clients)?
+            }
+            (Target::Cluster, Machine::Kv) => {
+                run_one::<Kv>(&args, workload, client_rt.as_ref(), clients)?
+            }
             (Target::Cluster, Machine::Empty) => {
-                run_one::<Empty>(&args, client_rt.as_ref(), clients)?
+                run_one::<Empty>(&args, workload, client_rt.as_ref(), clients)?
             }
         };
         if args.csv {
@@ -239,6 +247,7 @@ fn server_runtime(args: &Args, clients: usize) -> Result<tokio::runtime::Runtime
 /// `target` on `runtime`.
 fn run_clients<S: BenchMachine, T: SubmitTarget<S>>(
     args: &Args,
+    workload: Workload,
     runtime: &tokio::runtime::Runtime,
     target: T,
     clients: usize,
@@ -246,10 +255,7 @@ fn run_clients<S: BenchMachine, T: SubmitTarget<S>>(
     runtime.block_on(drive_clients::<S, T>(
         target,
         clients,
-        Workload {
-            keys: args.keys,
-            value_bytes: args.value_bytes,
-        },
+        workload,
         Duration::from_secs_f64(args.warmup_seconds),
         Duration::from_secs_f64(args.seconds),
     ))
@@ -275,6 +281,7 @@ fn measured_row(
 /// One client count against a fresh cluster on a fresh server runtime.
 fn run_one<S: BenchMachine>(
     args: &Args,
+    workload: Workload,
     client_rt: Option<&tokio::runtime::Runtime>,
     clients: usize,
 ) -> Result<report::Row, String> {
@@ -287,7 +294,13 @@ fn run_one<S: BenchMachine>(
     let cluster = server_rt.block_on(start_cluster::<S>(members, options))?;
 
     let router = Router::new(cluster.nodes.clone(), &cluster.leader);
-    let result = run_clients::<S, _>(args, client_rt.unwrap_or(&server_rt), router, clients);
+    let result = run_clients::<S, _>(
+        args,
+        workload,
+        client_rt.unwrap_or(&server_rt),
+        router,
+        clients,
+    );
 
     server_rt.block_on(async {
         if args.stats {
@@ -404,33 +417,32 @@ async fn drive_clients<S: BenchMachine, T: SubmitTarget<S>>(
         let router = router.clone();
         let stop = stop.clone();
         tasks.push(tokio::spawn(async move {
-            let mut latency_ns = new_histogram();
             let mut sequence = 0u64;
+            // One clock read per operation: in a closed loop an operation
+            // is sent right when the previous one is done.
+            let mut sent = Instant::now();
             while !stop.load(Ordering::Relaxed) {
                 let this = sequence;
                 sequence += 1;
                 let make = || S::command(&workload, client, this);
-                let sent = Instant::now();
-                if !router.submit(make, &stop).await? {
-                    continue;
-                }
+                let answered = router.submit(make, &stop).await?;
                 let done = Instant::now();
-                if sent >= window_start && done <= window_end {
-                    latency_ns.saturating_record((done - sent).as_nanos() as u64);
+                if answered && sent >= window_start && done <= window_end {
+                    latency::record((done - sent).as_nanos() as u64);
                 }
+                sent = done;
             }
-            Ok::<_, String>(latency_ns)
+            Ok::<_, String>(())
         }));
     }
 
     tokio::time::sleep_until(window_end.into()).await;
     stop.store(true, Ordering::Relaxed);
 
-    let mut latency_ns = new_histogram();
     for task in tasks {
-        let client = task.await.map_err(|e| e.to_string())??;
-        latency_ns.add(&client).map_err(|e| e.to_string())?;
+        task.await.map_err(|e| e.to_string())??;
     }
+    let latency_ns = latency::take_all();
     let (redirects, indeterminate) = router.disruptions();
     if redirects + indeterminate > 0 {
         eprintln!(
@@ -587,50 +599,81 @@ impl<S: StateMachine> SubmitTarget<S> for Echo<S> {
 /// Runs the clients against [`Echo`] on the server runtime.
 fn run_echo<S: BenchMachine>(
     args: &Args,
+    workload: Workload,
     client_rt: Option<&tokio::runtime::Runtime>,
     clients: usize,
 ) -> Result<report::Row, String> {
     let server_rt = server_runtime(args, clients)?;
     let echo = server_rt.block_on(async { Echo::<S>::spawn() });
-    let result = run_clients::<S, _>(args, client_rt.unwrap_or(&server_rt), echo, clients);
+    let result = run_clients::<S, _>(
+        args,
+        workload,
+        client_rt.unwrap_or(&server_rt),
+        echo,
+        clients,
+    );
     server_rt.shutdown_timeout(Duration::from_secs(5));
     measured_row("echo", clients, result)
 }
 
-/// What the clients write.
+/// What the clients write: `Put`s of keys and values from tables built
+/// once, so a client's command refers to bytes that already exist (as a
+/// network front end's command refers to its receive buffer) instead of
+/// allocating two buffers per operation.
 #[derive(Clone, Copy)]
 struct Workload {
-    keys: u64,
-    value_bytes: usize,
+    /// `--keys` keys of 16 bytes each.
+    keys: &'static [Bytes],
+    /// Distinct values of `--value-bytes` bytes, used in turn.
+    values: &'static [Bytes],
 }
 
 impl Workload {
-    /// The `sequence`-th `Put` of `client`: a 16-byte key (one of `keys`,
-    /// clients spread over them) and a `value_bytes` value.
+    /// Distinct values per run: enough that consecutive writes of a key
+    /// differ.
+    const VALUES: u64 = 64;
+
+    /// Builds the key and value tables. They live for the rest of the
+    /// process (one set per process: `Bytes::from_static` handles need no
+    /// reference count, so clients on both cores never write a shared one).
+    fn new(keys: u64, value_bytes: usize) -> Self {
+        let keys = (0..keys)
+            .map(|slot| {
+                let mut key = Vec::with_capacity(16);
+                key.extend_from_slice(b"key:\0\0\0\0");
+                key.extend_from_slice(&slot.to_be_bytes());
+                Bytes::from_static(Vec::leak(key))
+            })
+            .collect::<Vec<_>>();
+        let values = (0..Self::VALUES)
+            .map(|n| {
+                let value: Vec<u8> = n
+                    .to_be_bytes()
+                    .iter()
+                    .copied()
+                    .cycle()
+                    .take(value_bytes)
+                    .collect();
+                Bytes::from_static(Vec::leak(value))
+            })
+            .collect::<Vec<_>>();
+        Workload {
+            keys: Vec::leak(keys),
+            values: Vec::leak(values),
+        }
+    }
+
+    /// The `sequence`-th `Put` of `client`: one of the keys (clients spread
+    /// over them) and one of the values.
     fn put(&self, client: u64, sequence: u64) -> Command {
         // An odd multiplier spreads neighbouring clients over the key space.
         let slot = client
             .wrapping_mul(0x9E37_79B9_7F4A_7C15)
             .wrapping_add(sequence)
-            % self.keys;
-        let mut key = Vec::with_capacity(16);
-        key.extend_from_slice(b"key:\0\0\0\0");
-        key.extend_from_slice(&slot.to_be_bytes());
-        let value: Vec<u8> = sequence
-            .to_be_bytes()
-            .iter()
-            .copied()
-            .cycle()
-            .take(self.value_bytes)
-            .collect();
+            % self.keys.len() as u64;
         Command::Put {
-            key: Bytes::from(key),
-            value: Bytes::from(value),
+            key: self.keys[slot as usize].clone(),
+            value: self.values[(sequence % Self::VALUES) as usize].clone(),
         }
     }
-}
-
-/// Nanoseconds from 1 ns to 60 s at 3 significant digits.
-fn new_histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("valid histogram bounds")
 }

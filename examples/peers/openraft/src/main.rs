@@ -7,6 +7,8 @@
 
 mod network;
 // Shared with Quorate's benchmark so both print the same table.
+#[path = "../../../bench_replication/latency.rs"]
+mod latency;
 #[path = "../../../bench_replication/report.rs"]
 mod report;
 mod store;
@@ -173,34 +175,29 @@ async fn drive_clients(
         let leader = leader.clone();
         let stop = stop.clone();
         tasks.push(tokio::spawn(async move {
-            let mut latency_ns = new_histogram();
+            // One clock read per operation, as in Quorate's harness.
+            let mut sent = Instant::now();
             while !stop.load(Ordering::Relaxed) {
-                let sent = Instant::now();
                 leader
                     .client_write(Request {})
                     .await
                     .map_err(|e| format!("client_write: {e}"))?;
                 let done = Instant::now();
                 if sent >= window_start && done <= window_end {
-                    latency_ns.saturating_record((done - sent).as_nanos() as u64);
+                    latency::record((done - sent).as_nanos() as u64);
                 }
+                sent = done;
             }
-            Ok::<_, String>(latency_ns)
+            Ok::<_, String>(())
         }));
     }
 
     tokio::time::sleep_until((window_end).into()).await;
     stop.store(true, Ordering::Relaxed);
 
-    let mut latency_ns = new_histogram();
     for task in tasks {
-        let client = task.await.map_err(|e| e.to_string())??;
-        latency_ns.add(&client).map_err(|e| e.to_string())?;
+        task.await.map_err(|e| e.to_string())??;
     }
+    let latency_ns = latency::take_all();
     Ok((latency_ns.len(), window.as_secs_f64(), latency_ns))
-}
-
-/// Nanoseconds from 1 ns to 60 s at 3 significant digits.
-fn new_histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("valid histogram bounds")
 }
