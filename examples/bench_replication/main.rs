@@ -28,7 +28,7 @@ use clap::Parser;
 use hdrhistogram::Histogram;
 use quorate_core::{LogIndex, NodeId, Role, StateMachine, StorageError, SubmitError};
 use quorate_kv::{Command, Kv};
-use quorate_node::{wire, Node, NodeOptions};
+use quorate_node::{Node, NodeOptions};
 use quorate_raft::Raft;
 use quorate_storage::MemStorage;
 use quorate_transport::MemNetwork;
@@ -542,33 +542,29 @@ impl<S: StateMachine> SubmitTarget<S> for Router<S> {
     }
 }
 
-/// A submission to the echo task: the encoded command and where to answer.
-type EchoSubmission = (Bytes, oneshot::Sender<Result<(), SubmitError>>);
+/// A submission to the echo task: the command and where to answer.
+type EchoSubmission<C> = (C, oneshot::Sender<Result<(), SubmitError>>);
 
 /// The harness's ceiling: a task that answers each submission as soon as
-/// it takes it. A client pays what it pays against a node (encoding the
+/// it takes it. A client pays what it pays against a node (building the
 /// command, a bounded mailbox of the node's default capacity, a one-shot
-/// answer, the wake-ups between tasks and runtimes); nothing is
+/// answer, the wake-ups between tasks and runtimes); nothing is encoded,
 /// replicated or applied.
-struct Echo<S> {
-    mailbox: mpsc::Sender<EchoSubmission>,
-    _machine: std::marker::PhantomData<fn() -> S>,
+struct Echo<S: StateMachine> {
+    mailbox: mpsc::Sender<EchoSubmission<S::Command>>,
 }
 
 impl<S: StateMachine> Echo<S> {
     /// Spawns the answering task on the current runtime.
     fn spawn() -> Self {
         let (mailbox, mut inbox) =
-            mpsc::channel::<EchoSubmission>(NodeOptions::default().mailbox_capacity);
+            mpsc::channel::<EchoSubmission<S::Command>>(NodeOptions::default().mailbox_capacity);
         tokio::spawn(async move {
             while let Some((_command, reply)) = inbox.recv().await {
                 let _ = reply.send(Ok(()));
             }
         });
-        Echo {
-            mailbox,
-            _machine: std::marker::PhantomData,
-        }
+        Echo { mailbox }
     }
 }
 
@@ -578,10 +574,9 @@ impl<S: StateMachine> SubmitTarget<S> for Echo<S> {
         make: impl Fn() -> S::Command + Send,
         _stop: &AtomicBool,
     ) -> Result<bool, String> {
-        let command = wire::encode_command(&make()).map_err(|e| e.to_string())?;
         let (reply, answer) = oneshot::channel();
         self.mailbox
-            .send((command, reply))
+            .send((make(), reply))
             .await
             .map_err(|_| "the echo task stopped".to_string())?;
         match answer.await {

@@ -10,6 +10,7 @@ use crate::handle::{Channels, Node, Shared};
 use crate::options::NodeOptions;
 use crate::pending::PendingTable;
 use crate::sync::Arc;
+use crate::wire;
 use quorate_core::{
     ConfigError, Consensus, NodeId, Protocol, ProtocolConfig, StateMachine, Storage, StorageError,
     Transport,
@@ -284,6 +285,8 @@ impl<C, T, St, S> NodeBuilder<C, T, St, S> {
                 control: control_rx,
             },
             shared: Arc::clone(&shared),
+            staged: Vec::new(),
+            command_batch: wire::CommandBatch::default(),
             applied_index,
             snapshot_due_index: 0,
             garbage_frames: 0,
@@ -299,6 +302,6 @@ impl<C, T, St, S> NodeBuilder<C, T, St, S> {
             control: control_tx,
             exited: exited_rx,
         };
-        Ok(Node::new(id, options.command_bytes_max, channels, shared))
+        Ok(Node::new(id, channels, shared))
     }
 }

@@ -27,9 +27,16 @@ enum Exit {
 }
 
 /// The driver's inputs from the handles.
-pub(crate) struct Inbox<R> {
-    pub(crate) mailbox: mpsc::Receiver<Submission<R>>,
+pub(crate) struct Inbox<C, R> {
+    pub(crate) mailbox: mpsc::Receiver<Submission<C, R>>,
     pub(crate) control: mpsc::Receiver<Control>,
+}
+
+/// A command taken from the mailbox and not yet submitted to the protocol.
+pub(crate) struct Staged<C, R> {
+    submission: Submission<C, R>,
+    /// Its encoded length, or why it does not encode.
+    encoded_len: Result<usize, postcard::Error>,
 }
 
 /// One protocol instance with its components.
@@ -40,9 +47,15 @@ pub(crate) struct Driver<P: Consensus, S: StateMachine, T, St> {
     pub(crate) state_machine: S,
     pub(crate) transport: T,
     pub(crate) storage: St,
-    pub(crate) inbox: Inbox<S::Response>,
+    pub(crate) inbox: Inbox<S::Command, S::Response>,
     pub(crate) shared: Arc<Shared>,
     pub(crate) pending: PendingTable<S::Response>,
+    /// Commands taken from the mailbox in this turn, with their encoded
+    /// length (or why it could not be measured), not yet submitted to the
+    /// protocol: the turn encodes them into one buffer.
+    pub(crate) staged: Vec<Staged<S::Command, S::Response>>,
+    /// The buffer the staged commands are encoded into.
+    pub(crate) command_batch: wire::CommandBatch,
     pub(crate) applied_index: LogIndex,
     /// No snapshot is due before this applied index: the protocol's
     /// snapshot index, as last read, plus `snapshot_entries`. The snapshot
@@ -122,7 +135,7 @@ where
                 },
                 submission = self.inbox.mailbox.recv() => match submission {
                     Some(submission) => {
-                        self.on_submission(submission);
+                        self.stage(submission);
                         turn_commands = 1;
                     }
                     // Every handle is gone: nobody can submit or shut down.
@@ -156,6 +169,7 @@ where
                     }
                 }
             }
+            self.submit_staged();
             if let Err(error) = self.carry_out_readies().await {
                 return Exit::Fatal(error);
             }
@@ -179,7 +193,7 @@ where
         let mut taken = 0;
         while taken < commands_max {
             match self.inbox.mailbox.try_recv() {
-                Ok(submission) => self.on_submission(submission),
+                Ok(submission) => self.stage(submission),
                 Err(_) => break,
             }
             taken += 1;
@@ -197,21 +211,65 @@ where
         }
     }
 
-    fn on_submission(&mut self, submission: Submission<S::Response>) {
-        let Submission { data, reply } = submission;
-        if self.pending.is_full() {
-            let _ = reply.send(Err(SubmitError::Busy {
-                in_flight: self.pending.len(),
-                limit: self.pending.capacity(),
-            }));
+    /// Holds a command taken from the mailbox until the end of the turn's
+    /// intake, measuring its encoding on the way.
+    fn stage(&mut self, submission: Submission<S::Command, S::Response>) {
+        let encoded_len = wire::CommandBatch::measure(&submission.command);
+        self.staged.push(Staged {
+            submission,
+            encoded_len,
+        });
+    }
+
+    /// Encodes the turn's staged commands into one buffer and submits them
+    /// to the protocol in the order they were taken. Commands that cannot be
+    /// encoded, are too large, or find the pending table full are answered
+    /// at once and have no effect.
+    fn submit_staged(&mut self) {
+        if self.staged.is_empty() {
             return;
         }
-        match self.protocol.submit(data) {
-            Ok(request) => self.pending.insert(request, reply),
-            Err(error) => {
-                let _ = reply.send(Err(error));
+        let bytes_max = self.options.command_bytes_max;
+        let total_bytes = self
+            .staged
+            .iter()
+            .filter_map(|staged| staged.encoded_len.as_ref().ok())
+            .filter(|&&len| len <= bytes_max)
+            .sum();
+        self.command_batch.reserve(total_bytes);
+        let mut staged = std::mem::take(&mut self.staged);
+        for Staged {
+            submission: Submission { command, reply },
+            encoded_len,
+        } in staged.drain(..)
+        {
+            let data = match encoded_len {
+                Ok(len) if len > bytes_max => Err(SubmitError::TooLarge {
+                    size_bytes: len,
+                    limit_bytes: bytes_max,
+                }),
+                Ok(_) if self.pending.is_full() => Err(SubmitError::Busy {
+                    in_flight: self.pending.len(),
+                    limit: self.pending.capacity(),
+                }),
+                Ok(len) => self.command_batch.encode(&command, len).map_err(|error| {
+                    SubmitError::InvalidCommand {
+                        reason: error.to_string(),
+                    }
+                }),
+                Err(error) => Err(SubmitError::InvalidCommand {
+                    reason: error.to_string(),
+                }),
+            };
+            match data.and_then(|data| self.protocol.submit(data)) {
+                Ok(request) => self.pending.insert(request, reply),
+                Err(error) => {
+                    let _ = reply.send(Err(error));
+                }
             }
         }
+        // Keep the allocation for the next turn.
+        self.staged = staged;
     }
 
     /// Carries out `Ready` batches until the protocol has none, or the
@@ -377,6 +435,9 @@ where
         // them closed reads this.
         *lock(&self.shared.final_status) = Some(status.clone());
         // These never reached the protocol: they certainly had no effect.
+        for staged in self.staged.drain(..) {
+            let _ = staged.submission.reply.send(Err(SubmitError::Stopped));
+        }
         self.inbox.mailbox.close();
         while let Ok(submission) = self.inbox.mailbox.try_recv() {
             let _ = submission.reply.send(Err(SubmitError::Stopped));

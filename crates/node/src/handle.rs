@@ -3,7 +3,6 @@
 
 use crate::pending::Reply;
 use crate::sync::{lock, Arc, AtomicBool, Mutex, Ordering};
-use crate::wire;
 use quorate_core::{
     Consensus, LogIndex, NodeId, StateMachine, Status, SubmitError, TransportStats,
 };
@@ -48,12 +47,14 @@ pub struct NodeStatus {
 type Answer<R> = oneshot::Receiver<Result<R, SubmitError>>;
 
 /// A submission ready to send, and where its answer will arrive.
-type Prepared<R> = (Submission<R>, Answer<R>);
+type Prepared<C, R> = (Submission<C, R>, Answer<R>);
 
 /// A client command on its way to the driver.
-pub(crate) struct Submission<R> {
-    /// The command, already encoded (on the caller's task, off the driver's).
-    pub(crate) data: bytes::Bytes,
+pub(crate) struct Submission<C, R> {
+    /// The command as the caller gave it. The driver encodes all the
+    /// commands it takes in one turn into one buffer: one allocation (and
+    /// one shared reference count) per batch rather than per command.
+    pub(crate) command: C,
     pub(crate) reply: Reply<R>,
 }
 
@@ -74,16 +75,15 @@ pub(crate) struct Shared {
 }
 
 /// The channels a handle uses to reach the driver.
-pub(crate) struct Channels<R> {
-    pub(crate) mailbox: mpsc::Sender<Submission<R>>,
+pub(crate) struct Channels<C, R> {
+    pub(crate) mailbox: mpsc::Sender<Submission<C, R>>,
     pub(crate) control: mpsc::Sender<Control>,
     pub(crate) exited: watch::Receiver<bool>,
 }
 
 struct Inner<S: StateMachine> {
     id: NodeId,
-    command_bytes_max: usize,
-    channels: Channels<S::Response>,
+    channels: Channels<S::Command, S::Response>,
     shared: Arc<Shared>,
 }
 
@@ -120,14 +120,12 @@ impl<P: Consensus, S: StateMachine> fmt::Debug for Node<P, S> {
 impl<P: Consensus, S: StateMachine> Node<P, S> {
     pub(crate) fn new(
         id: NodeId,
-        command_bytes_max: usize,
-        channels: Channels<S::Response>,
+        channels: Channels<S::Command, S::Response>,
         shared: Arc<Shared>,
     ) -> Self {
         Node {
             inner: Arc::new(Inner {
                 id,
-                command_bytes_max,
                 channels,
                 shared,
             }),
@@ -157,7 +155,7 @@ impl<P: Consensus, S: StateMachine> Node<P, S> {
     ///   fate is unknown here (leadership changed, the node stopped).
     /// - [`SubmitError::Stopped`]: the node had stopped; no effect.
     pub async fn submit(&self, command: S::Command) -> Result<S::Response, SubmitError> {
-        let (submission, answer) = self.prepare(&command)?;
+        let (submission, answer) = self.prepare(command)?;
         self.inner
             .channels
             .mailbox
@@ -171,7 +169,7 @@ impl<P: Consensus, S: StateMachine> Node<P, S> {
     /// [`SubmitError::Busy`] at once when the mailbox is full instead of
     /// waiting for room.
     pub async fn try_submit(&self, command: S::Command) -> Result<S::Response, SubmitError> {
-        let (submission, answer) = self.prepare(&command)?;
+        let (submission, answer) = self.prepare(command)?;
         let mailbox = &self.inner.channels.mailbox;
         mailbox.try_send(submission).map_err(|error| match error {
             mpsc::error::TrySendError::Full(_) => SubmitError::Busy {
@@ -183,21 +181,15 @@ impl<P: Consensus, S: StateMachine> Node<P, S> {
         Self::await_answer(answer).await
     }
 
-    fn prepare(&self, command: &S::Command) -> Result<Prepared<S::Response>, SubmitError> {
+    fn prepare(
+        &self,
+        command: S::Command,
+    ) -> Result<Prepared<S::Command, S::Response>, SubmitError> {
         if self.inner.shared.stopped.load(Ordering::Acquire) {
             return Err(SubmitError::Stopped);
         }
-        let data = wire::encode_command(command).map_err(|error| SubmitError::InvalidCommand {
-            reason: error.to_string(),
-        })?;
-        if data.len() > self.inner.command_bytes_max {
-            return Err(SubmitError::TooLarge {
-                size_bytes: data.len(),
-                limit_bytes: self.inner.command_bytes_max,
-            });
-        }
         let (reply, answer) = oneshot::channel();
-        Ok((Submission { data, reply }, answer))
+        Ok((Submission { command, reply }, answer))
     }
 
     async fn await_answer(answer: Answer<S::Response>) -> Result<S::Response, SubmitError> {

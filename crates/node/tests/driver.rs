@@ -109,6 +109,57 @@ async fn commands_are_applied_in_order_only_once_durable() {
     assert_eq!(status.pending_requests, 0);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn too_large_commands_are_refused_without_disturbing_their_batch() {
+    let network = MemNetwork::new();
+    let storage = MemStorage::new();
+    let (recorder, record) = Recorder::new(&storage);
+    // A `u64` command is a varint: 0..128 is one byte, u64::MAX ten.
+    let node = Node::builder(ME, SoloConfig::default())
+        .transport(network.join(ME))
+        .storage(storage.reopen())
+        .state_machine(recorder)
+        .options(NodeOptions {
+            command_bytes_max: 2,
+            ..options()
+        })
+        .start()
+        .await
+        .expect("node starts");
+
+    // Submitted together, so that small and large commands share turns.
+    let submits: Vec<_> = (0..200u64)
+        .map(|n| {
+            let node = node.clone();
+            let command = if n % 3 == 0 { u64::MAX - n } else { n % 100 };
+            tokio::spawn(async move { (command, node.submit(command).await) })
+        })
+        .collect();
+    let mut accepted = Vec::new();
+    for submit in submits {
+        let (command, result) = submit.await.unwrap();
+        if command > 100 {
+            assert_eq!(
+                result,
+                Err(SubmitError::TooLarge {
+                    size_bytes: 10,
+                    limit_bytes: 2
+                })
+            );
+        } else {
+            let index = result.expect("a small command is applied");
+            accepted.push((index, command));
+        }
+    }
+    accepted.sort_unstable();
+    let record = record.lock().unwrap();
+    // Exactly the accepted commands were applied, each at the index its
+    // submitter was told: refused ones left no entry and no gap.
+    assert_eq!(record.applied, accepted);
+    let indexes: Vec<_> = record.applied.iter().map(|(i, _)| *i).collect();
+    assert_eq!(indexes, (1..=accepted.len() as u64).collect::<Vec<_>>());
+}
+
 #[tokio::test]
 async fn not_leader_is_passed_to_the_caller() {
     let network = MemNetwork::new();
