@@ -13,7 +13,7 @@ use quorate_core::{
     SubmitError, Transport, TryRecv,
 };
 use tokio::sync::{mpsc, watch};
-use tokio::time::MissedTickBehavior;
+use tokio::time::Instant;
 
 /// Most yields in one turn while commands keep arriving (see `serve`).
 const LINGER_YIELDS_MAX: usize = 4;
@@ -98,25 +98,31 @@ where
     }
 
     async fn serve(&mut self) -> Exit {
-        let mut ticker = tokio::time::interval(self.options.tick_interval);
-        // After a stall, do not fire a burst of ticks: that would look like a
-        // long silence to the protocol and start needless elections.
-        ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
-        // The first tick of an interval completes at once; skip it so that
-        // tick counts start from the start of the node.
-        ticker.tick().await;
+        // The next protocol tick: one timer entry, registered once per
+        // tick. A driver turn checks it with one atomic load (`is_elapsed`)
+        // instead of polling a timer future, which registered the task's
+        // waker with the timer on every turn (5% of the CPU at one client).
+        let next_tick = tokio::time::sleep(self.options.tick_interval);
+        tokio::pin!(next_tick);
+        // Register it now: an entry that was never polled or reset is not
+        // in the timer wheel and would never elapse.
+        next_tick
+            .as_mut()
+            .reset(Instant::now() + self.options.tick_interval);
         loop {
             if self.shared.shutdown_requested.load(Ordering::Acquire) {
                 return Exit::Shutdown;
+            }
+            // A tick that fell due while other inputs kept the driver busy:
+            // ticks are ready at most once per interval, so they cannot
+            // starve the rest, and a node under load must still heartbeat.
+            if next_tick.is_elapsed() {
+                self.tick(next_tick.as_mut());
             }
             // Commands taken from the mailbox in this turn.
             let mut turn_commands = 0usize;
             tokio::select! {
                 biased;
-                // Ticks first: they are ready at most once per interval, so
-                // they cannot starve the rest, and a node under load must
-                // still heartbeat.
-                _ = ticker.tick() => self.protocol.tick(),
                 // Peer traffic before client traffic: acknowledgements free
                 // room, new commands take it.
                 frame = self.transport.recv(), if !self.transport_closed => match frame {
@@ -142,6 +148,9 @@ where
                     None => return Exit::Shutdown,
                 },
                 () = std::future::ready(()), if self.more_ready => {}
+                // Last: polled only when nothing else is ready, right before
+                // the driver waits; the check above covers a busy driver.
+                () = &mut next_tick => self.tick(next_tick.as_mut()),
             }
             turn_commands += self.drain_inputs(self.options.commands_per_turn_max);
             // Other requests were already in flight when this turn's
@@ -174,6 +183,14 @@ where
                 return Exit::Fatal(error);
             }
         }
+    }
+
+    /// One protocol tick, and the next one set an interval from now. After
+    /// a stall this yields a single late tick, not a burst that would look
+    /// like a long silence to the protocol and start needless elections.
+    fn tick(&mut self, next_tick: std::pin::Pin<&mut tokio::time::Sleep>) {
+        self.protocol.tick();
+        next_tick.reset(Instant::now() + self.options.tick_interval);
     }
 
     /// Takes whatever else is already waiting, up to the per-turn frame

@@ -16,6 +16,7 @@ use quorate_core::{
 use quorate_storage::MemStorage;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::{Notify, Semaphore};
 
@@ -28,6 +29,8 @@ pub struct SoloConfig {
     pub commit: bool,
     /// A value `validate` rejects when zero.
     pub batch_max: usize,
+    /// Ticks the protocol received, for the test to read.
+    pub ticks: Arc<AtomicU64>,
 }
 
 impl Default for SoloConfig {
@@ -37,6 +40,7 @@ impl Default for SoloConfig {
             leader_hint: None,
             commit: true,
             batch_max: 10_000,
+            ticks: Arc::default(),
         }
     }
 }
@@ -104,7 +108,9 @@ impl Protocol for Solo {
         })
     }
 
-    fn tick(&mut self) {}
+    fn tick(&mut self) {
+        self.config.ticks.fetch_add(1, Ordering::Relaxed);
+    }
 
     fn step(&mut self, from: NodeId, message: SoloMessage) {
         match message {
