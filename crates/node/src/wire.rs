@@ -164,6 +164,12 @@ impl CommandBatch {
         command: &C,
         len: usize,
     ) -> Result<Bytes, postcard::Error> {
+        if len == 0 {
+            // An empty `Bytes` refers to no buffer: no reference count for
+            // every clone of the entry to update.
+            postcard::to_slice(command, &mut [])?;
+            return Ok(Bytes::new());
+        }
         self.buffer.resize(len, 0);
         match postcard::to_slice(command, &mut self.buffer).map(|written| written.len()) {
             Ok(written) if written == len => Ok(self.buffer.split().freeze()),
@@ -297,6 +303,9 @@ mod tests {
         for pair in encoded.windows(2) {
             assert_eq!(pair[0].as_ptr_range().end, pair[1].as_ptr());
         }
+        // An empty command takes no part of the buffer.
+        assert_eq!(CommandBatch::measure(&()), Ok(0));
+        assert_eq!(batch.encode(&(), 0), Ok(Bytes::new()));
     }
 
     /// Serializes differently each time, or not at all.
