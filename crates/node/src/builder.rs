@@ -287,6 +287,7 @@ impl<C, T, St, S> NodeBuilder<C, T, St, S> {
             shared: Arc::clone(&shared),
             staged: Vec::new(),
             command_batch: wire::CommandBatch::default(),
+            received: Vec::new(),
             applied_index,
             snapshot_due_index: 0,
             garbage_frames: 0,
