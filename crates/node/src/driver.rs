@@ -37,7 +37,7 @@ pub(crate) struct Inbox<C, R> {
 pub(crate) struct Staged<C, R> {
     submission: Submission<C, R>,
     /// Its encoded length, or why it does not encode.
-    encoded_len: Result<usize, postcard::Error>,
+    encoded_len: Result<usize, wire::CommandEncodeError>,
 }
 
 /// One protocol instance with its components.

@@ -147,8 +147,8 @@ pub struct CommandBatch {
 
 impl CommandBatch {
     /// The length of `command`'s encoding, found without writing it.
-    pub fn measure<C: Serialize>(command: &C) -> Result<usize, postcard::Error> {
-        serialized_bytes(command)
+    pub fn measure<C: Serialize>(command: &C) -> Result<usize, CommandEncodeError> {
+        guard_panics(|| serialized_bytes(command).map_err(CommandEncodeError::Serialize))
     }
 
     /// Makes room for `total_bytes` of commands, the sum of what
@@ -158,31 +158,70 @@ impl CommandBatch {
     }
 
     /// Encodes `command`, which [`measure`](Self::measure) found to be
-    /// `len` bytes long, and returns its data.
+    /// `len` bytes long, and returns its data. On an error nothing of the
+    /// command stays in the buffer.
     pub fn encode<C: Serialize>(
         &mut self,
         command: &C,
         len: usize,
-    ) -> Result<Bytes, postcard::Error> {
+    ) -> Result<Bytes, CommandEncodeError> {
         if len == 0 {
             // An empty `Bytes` refers to no buffer: no reference count for
             // every clone of the entry to update.
-            postcard::to_slice(command, &mut [])?;
-            return Ok(Bytes::new());
+            return guard_panics(|| match postcard::to_slice(command, &mut []) {
+                Ok(_) => Ok(Bytes::new()),
+                Err(_) => Err(CommandEncodeError::Inconsistent { measured: 0 }),
+            });
         }
         self.buffer.resize(len, 0);
-        match postcard::to_slice(command, &mut self.buffer).map(|written| written.len()) {
+        let buffer = &mut self.buffer;
+        let written = guard_panics(|| match postcard::to_slice(command, buffer) {
+            Ok(written) => Ok(written.len()),
+            // Longer than measured.
+            Err(postcard::Error::SerializeBufferFull) => {
+                Err(CommandEncodeError::Inconsistent { measured: len })
+            }
+            Err(error) => Err(CommandEncodeError::Serialize(error)),
+        });
+        match written {
             Ok(written) if written == len => Ok(self.buffer.split().freeze()),
             outcome => {
                 self.buffer.clear();
-                // Shorter than measured: a `Serialize` that wrote something
-                // else the second time (longer fails in `to_slice`).
                 Err(outcome
                     .err()
-                    .unwrap_or(postcard::Error::SerializeBufferFull))
+                    .unwrap_or(CommandEncodeError::Inconsistent { measured: len }))
             }
         }
     }
+}
+
+/// Why a command could not be encoded. The submitter gets it as
+/// `SubmitError::InvalidCommand`; the node goes on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommandEncodeError {
+    /// The command's `Serialize` failed.
+    #[error("command does not serialize: {0}")]
+    Serialize(postcard::Error),
+    /// The command's `Serialize` wrote a different length than it measured
+    /// (it serializes differently each time).
+    #[error("command serialized to other than the {measured} bytes it measured")]
+    Inconsistent {
+        /// The length the first serialization found.
+        measured: usize,
+    },
+    /// The command's `Serialize` panicked. Caught so that one bad command
+    /// cannot stop the driver, which would leave every other pending
+    /// request without a truthful answer.
+    #[error("the command's Serialize implementation panicked")]
+    Panicked,
+}
+
+/// Runs a serialization, turning a panic in user code into an error.
+fn guard_panics<T>(
+    serialize: impl FnOnce() -> Result<T, CommandEncodeError>,
+) -> Result<T, CommandEncodeError> {
+    std::panic::catch_unwind(std::panic::AssertUnwindSafe(serialize))
+        .unwrap_or(Err(CommandEncodeError::Panicked))
 }
 
 /// The length of `value`'s postcard encoding, found without writing it.
@@ -314,6 +353,15 @@ mod tests {
         fail: bool,
     }
 
+    /// Panics when serialized.
+    struct Panicky;
+
+    impl Serialize for Panicky {
+        fn serialize<S: serde::Serializer>(&self, _serializer: S) -> Result<S::Ok, S::Error> {
+            panic!("a Serialize that panics");
+        }
+    }
+
     impl Serialize for Fickle {
         fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
             if self.fail {
@@ -332,14 +380,25 @@ mod tests {
             calls: Default::default(),
             fail: true,
         };
-        assert!(CommandBatch::measure(&broken).is_err());
+        assert!(matches!(
+            CommandBatch::measure(&broken),
+            Err(CommandEncodeError::Serialize(_))
+        ));
+        assert_eq!(
+            CommandBatch::measure(&Panicky),
+            Err(CommandEncodeError::Panicked)
+        );
+        assert_eq!(batch.encode(&Panicky, 4), Err(CommandEncodeError::Panicked));
         // Shorter the second time than it measured: refused, buffer reset.
         let fickle = Fickle {
             calls: Default::default(),
             fail: false,
         };
         let len = CommandBatch::measure(&fickle).unwrap();
-        assert!(batch.encode(&fickle, len).is_err());
+        assert_eq!(
+            batch.encode(&fickle, len),
+            Err(CommandEncodeError::Inconsistent { measured: len })
+        );
         // Longer the second time than it measured.
         let growing = Fickle {
             calls: std::cell::Cell::new(5),
@@ -347,7 +406,12 @@ mod tests {
         };
         let short_len = CommandBatch::measure(&growing).unwrap();
         growing.calls.set(0);
-        assert!(batch.encode(&growing, short_len).is_err());
+        assert_eq!(
+            batch.encode(&growing, short_len),
+            Err(CommandEncodeError::Inconsistent {
+                measured: short_len
+            })
+        );
         // The batch goes on with well-behaved commands.
         let command = (1u32, "after".to_string());
         let len = CommandBatch::measure(&command).unwrap();

@@ -197,6 +197,86 @@ async fn ticks_reach_the_protocol_while_the_driver_is_kept_busy() {
     );
 }
 
+/// A command whose `Serialize` panics for one value: a bug in user code
+/// that must cost its submitter an error, not the node.
+#[derive(Debug, serde::Deserialize)]
+struct Touchy(u64);
+
+/// The value `Touchy` cannot serialize.
+const UNSERIALIZABLE: u64 = 13;
+
+impl serde::Serialize for Touchy {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        assert_ne!(
+            self.0, UNSERIALIZABLE,
+            "Touchy cannot serialize {UNSERIALIZABLE}"
+        );
+        serializer.serialize_u64(self.0)
+    }
+}
+
+/// Sums what it applies.
+#[derive(Default)]
+struct Sum(u64);
+
+impl quorate_core::StateMachine for Sum {
+    type Command = Touchy;
+    type Response = u64;
+
+    fn apply(&mut self, _index: quorate_core::LogIndex, command: Touchy) -> u64 {
+        self.0 += command.0;
+        self.0
+    }
+
+    fn snapshot(&self) -> Bytes {
+        Bytes::copy_from_slice(&self.0.to_be_bytes())
+    }
+
+    fn restore(&mut self, snapshot: &[u8]) -> Result<(), StorageError> {
+        self.0 = u64::from_be_bytes(snapshot.try_into().map_err(|_| StorageError::Corruption {
+            location: "Sum snapshot".into(),
+            detail: "not 8 bytes".into(),
+        })?);
+        Ok(())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_command_whose_serialize_panics_fails_alone_and_the_node_goes_on() {
+    let network = MemNetwork::new();
+    let node = Node::builder(ME, SoloConfig::default())
+        .transport(network.join(ME))
+        .storage(MemStorage::new())
+        .state_machine(Sum::default())
+        .options(options())
+        .start()
+        .await
+        .expect("node starts");
+
+    // Submitted together, so the bad one shares turns with good ones.
+    let submits: Vec<_> = [1, 2, UNSERIALIZABLE, 4, UNSERIALIZABLE, 8]
+        .into_iter()
+        .map(|n| {
+            let node = node.clone();
+            tokio::spawn(async move { (n, node.submit(Touchy(n)).await) })
+        })
+        .collect();
+    for submit in submits {
+        let (n, result) = submit.await.unwrap();
+        if n == UNSERIALIZABLE {
+            assert!(
+                matches!(result, Err(SubmitError::InvalidCommand { .. })),
+                "{result:?}"
+            );
+        } else {
+            assert!(result.is_ok(), "{n}: {result:?}");
+        }
+    }
+    // The node still serves: the good commands and this one are applied.
+    assert_eq!(node.submit(Touchy(0)).await, Ok(1 + 2 + 4 + 8));
+    assert!(!node.status().await.stopped);
+}
+
 #[tokio::test]
 async fn not_leader_is_passed_to_the_caller() {
     let network = MemNetwork::new();
