@@ -89,7 +89,12 @@ pub trait Transport: Send + 'static {
 /// `apply` must be deterministic: the same commands in the same order give
 /// the same state and the same responses on every replica. No clocks, no
 /// randomness, no iteration over randomly seeded hash maps that reaches a
-/// response or a snapshot.
+/// response or a snapshot. `apply` must not panic: a panic stops the node
+/// (and, being deterministic, every replica at the same entry). A command
+/// it cannot carry out is answered with a response that says so.
+///
+/// A command's `Serialize` runs on the node's driver task; one that fails
+/// or panics refuses only that command (`SubmitError::InvalidCommand`).
 ///
 /// Commands travel as postcard: the node encodes each one into the data of
 /// a log entry, and every replica applies that data with
