@@ -348,7 +348,18 @@ where
         }
 
         // 3. Messages that promise durable state (votes, acknowledgements).
+        let acknowledged = !send_after_persist.is_empty();
         self.send_all(send_after_persist);
+        if acknowledged && !outputs.is_empty() && self.pending.is_empty() {
+            // A follower that has just acknowledged entries woke the leader,
+            // usually into this worker's next-task slot, which other
+            // workers cannot steal from: the leader would wait for the rest
+            // of this turn. Nobody here waits for the outputs (no local
+            // submitter is pending), so let the leader run first and apply
+            // after. At one client this is a third more operations per
+            // second (see docs/benchmarks.md).
+            tokio::task::yield_now().await;
+        }
 
         // 4. A snapshot received from a peer replaces the state machine, then
         // decided outputs are applied in order and their submitters answered.

@@ -36,6 +36,10 @@ impl<R> PendingTable<R> {
         self.replies.len()
     }
 
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
     pub(crate) fn is_full(&self) -> bool {
         self.replies.len() >= self.capacity
     }
