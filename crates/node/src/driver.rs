@@ -210,6 +210,12 @@ where
                 TryRecv::Empty => break,
             }
         }
+        // Most turns of a follower, and many of a lightly loaded leader,
+        // find the mailbox empty: a read says so without touching its
+        // waker.
+        if self.inbox.mailbox.is_empty() {
+            return 0;
+        }
         // All at once rather than one `try_recv` each: the bounded mailbox
         // returns the permits of a batch under one lock instead of one per
         // command, and where `try_recv` blocks the worker thread until a
@@ -217,12 +223,6 @@ where
         // it, this returns what is complete. The no-op waker is harmless:
         // the driver never waits without polling the mailbox in `serve`'s
         // `select!`, which registers its own.
-        // Most turns of a follower, and many of a lightly loaded leader,
-        // find the mailbox empty: a read says so without touching its
-        // waker.
-        if self.inbox.mailbox.is_empty() {
-            return 0;
-        }
         let mut received = std::mem::take(&mut self.received);
         let mut cx = Context::from_waker(Waker::noop());
         // `Pending` (nothing complete yet) and `Ready(0)` (closed, seen by
