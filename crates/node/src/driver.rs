@@ -19,6 +19,12 @@ use tokio::time::Instant;
 /// Most yields in one turn while commands keep arriving (see `serve`).
 const LINGER_YIELDS_MAX: usize = 4;
 
+/// Most submitters answered by one batch for which a driver that has no
+/// request left in flight yields before finishing its turn (see
+/// `carry_out`). Under heavier load many answered clients would queue
+/// ahead of it, and the driver, the busiest task, would wait for them all.
+const ANSWERED_YIELD_MAX: usize = 32;
+
 /// Why the driver loop ended.
 enum Exit {
     /// `shutdown()` was called, or every handle was dropped.
@@ -369,6 +375,7 @@ where
                 self.applied_index = snapshot.meta.last_index;
             }
         }
+        let pending_before = self.pending.len();
         for committed in outputs {
             self.apply(committed);
         }
@@ -378,6 +385,16 @@ where
 
         // 5. Only now may the protocol count the batch as durable.
         self.protocol.advance(id);
+
+        // Every request in flight was just answered, so the driver is about
+        // to go idle. The last submitter it woke waits in this worker's
+        // next-task slot, which other workers cannot steal from: let the
+        // few woken submitters run (and submit again) before the rest of
+        // this turn instead of after it.
+        let answered = pending_before - self.pending.len();
+        if self.pending.is_empty() && (1..=ANSWERED_YIELD_MAX).contains(&answered) {
+            tokio::task::yield_now().await;
+        }
         Ok(())
     }
 
