@@ -21,8 +21,8 @@
 //!
 //! Encoders measure the message first (postcard's size pass only adds up
 //! lengths) and write into a buffer of exactly that size: one allocation
-//! per frame or command, where growing a `Vec` from empty took several, and
-//! a full buffer turns into `Bytes` without another copy or header.
+//! per frame, and one for all the commands of a driver turn
+//! ([`CommandBatch`]), where growing a `Vec` from empty took several.
 
 use bytes::{Bytes, BytesMut};
 use quorate_core::{decode_sharing, GroupId};
@@ -124,12 +124,6 @@ pub fn decode_frame<M: DeserializeOwned>(group: GroupId, frame: &Bytes) -> Resul
         });
     }
     Ok(message)
-}
-
-/// Encodes a state-machine command as log entry data.
-pub fn encode_command<C: Serialize>(command: &C) -> Result<Bytes, postcard::Error> {
-    let bytes = serialized_bytes(command)?;
-    postcard::to_extend(command, Vec::with_capacity(bytes)).map(Bytes::from)
 }
 
 /// Encodes a batch of state-machine commands into one buffer, each
@@ -335,7 +329,7 @@ mod tests {
             .collect();
         for ((command, data), len) in commands.iter().zip(&encoded).zip(&lens) {
             assert_eq!(data.len(), *len);
-            assert_eq!(data, &encode_command(command).unwrap());
+            assert_eq!(data[..], postcard::to_allocvec(command).unwrap()[..]);
             assert_eq!(Tuples::decode_command(data).as_ref(), Ok(command));
         }
         // Consecutive slices of one allocation.
@@ -422,7 +416,8 @@ mod tests {
     #[test]
     fn commands_round_trip_and_reject_trailing_bytes() {
         let command = (5u32, "put".to_string());
-        let data = encode_command(&command).unwrap();
+        let len = CommandBatch::measure(&command).unwrap();
+        let data = CommandBatch::default().encode(&command, len).unwrap();
         // Sized up front: exactly the encoding, no spare capacity.
         assert_eq!(data.len(), postcard::to_allocvec(&command).unwrap().len());
         assert_eq!(Tuples::decode_command(&data), Ok(command));

@@ -31,12 +31,21 @@ async fn start(
     network: &MemNetwork,
     storage: &MemStorage,
 ) -> (Node<Solo, Recorder>, Arc<std::sync::Mutex<support::Record>>) {
+    start_with(config, network, storage, options()).await
+}
+
+async fn start_with(
+    config: SoloConfig,
+    network: &MemNetwork,
+    storage: &MemStorage,
+    options: NodeOptions,
+) -> (Node<Solo, Recorder>, Arc<std::sync::Mutex<support::Record>>) {
     let (recorder, record) = Recorder::new(storage);
     let node = Node::builder(ME, config)
         .transport(network.join(ME))
         .storage(storage.reopen())
         .state_machine(recorder)
-        .options(options())
+        .options(options)
         .start()
         .await
         .expect("node starts");
@@ -113,19 +122,12 @@ async fn commands_are_applied_in_order_only_once_durable() {
 async fn too_large_commands_are_refused_without_disturbing_their_batch() {
     let network = MemNetwork::new();
     let storage = MemStorage::new();
-    let (recorder, record) = Recorder::new(&storage);
     // A `u64` command is a varint: 0..128 is one byte, u64::MAX ten.
-    let node = Node::builder(ME, SoloConfig::default())
-        .transport(network.join(ME))
-        .storage(storage.reopen())
-        .state_machine(recorder)
-        .options(NodeOptions {
-            command_bytes_max: 2,
-            ..options()
-        })
-        .start()
-        .await
-        .expect("node starts");
+    let options = NodeOptions {
+        command_bytes_max: 2,
+        ..options()
+    };
+    let (node, record) = start_with(SoloConfig::default(), &network, &storage, options).await;
 
     // Submitted together, so that small and large commands share turns.
     let submits: Vec<_> = (0..200u64)
@@ -593,18 +595,11 @@ async fn a_storage_that_fails_recovery_does_not_start() {
 async fn the_driver_compacts_every_snapshot_entries_applied_entries() {
     let network = MemNetwork::new();
     let storage = MemStorage::new();
-    let (recorder, _record) = Recorder::new(&storage);
-    let node = Node::builder(ME, SoloConfig::default())
-        .transport(network.join(ME))
-        .storage(storage.reopen())
-        .state_machine(recorder)
-        .options(NodeOptions {
-            snapshot_entries: 10,
-            ..options()
-        })
-        .start()
-        .await
-        .expect("node starts");
+    let options = NodeOptions {
+        snapshot_entries: 10,
+        ..options()
+    };
+    let (node, _record) = start_with(SoloConfig::default(), &network, &storage, options).await;
     for n in 0..25u64 {
         node.submit(n).await.expect("submit succeeds");
         let status = node.status().await;
