@@ -11,6 +11,7 @@
 //! the tokio node driver, in the deterministic simulator and in unit tests.
 #![deny(missing_docs)]
 
+pub mod command_batch;
 mod entry;
 mod error;
 mod ids;
@@ -22,6 +23,7 @@ mod status;
 mod storage;
 mod traits;
 
+pub use command_batch::CommandData;
 pub use entry::{Entry, EntryKind, Snapshot, SnapshotMeta};
 pub use error::{ConfigError, StorageError, SubmitError};
 pub use ids::{GroupId, LogIndex, NodeId, ReadyId, RequestId, Term};

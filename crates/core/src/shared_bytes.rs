@@ -34,8 +34,13 @@ pub(crate) fn deserialize<'de, D: Deserializer<'de>>(deserializer: D) -> Result<
 }
 
 /// The slice of the current source that `bytes` is, or a copy when there is
-/// no source or `bytes` lies outside it.
+/// no source or `bytes` lies outside it. Data that is a batch of empty
+/// commands (all zeros) is static instead: no reference to the source, so
+/// an entry of them pins no frame and its clones update no count.
 fn share_or_copy(bytes: &[u8]) -> Bytes {
+    if let Some(empty_commands) = crate::command_batch::as_empty_commands(bytes) {
+        return empty_commands;
+    }
     if SOURCE.is_set() {
         SOURCE.with(|source| {
             let start = source.as_ptr() as usize;
@@ -123,6 +128,19 @@ mod tests {
                 entry.index
             );
         }
+    }
+
+    #[test]
+    fn batches_of_empty_commands_decode_as_static_data() {
+        let mut with_empties = entries();
+        with_empties[1].data = Bytes::from(vec![0u8; 3]);
+        let buffer = Bytes::from(postcard::to_allocvec(&with_empties).unwrap());
+        let decoded: Vec<Entry> =
+            decode_sharing(&buffer, |bytes| postcard::from_bytes(bytes).unwrap());
+        assert_eq!(decoded, with_empties);
+        let static_zeros = crate::command_batch::empty_commands(3).unwrap();
+        assert_eq!(decoded[1].data.as_ptr(), static_zeros.as_ptr());
+        assert!(lies_within(&decoded[2].data, &buffer));
     }
 
     #[test]

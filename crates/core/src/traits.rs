@@ -1,6 +1,7 @@
 //! The remaining component traits: transport, state machine, partitioner,
 //! failure detector.
 
+use crate::command_batch::CommandData;
 use crate::error::StorageError;
 use crate::ids::{LogIndex, NodeId};
 use async_trait::async_trait;
@@ -96,8 +97,10 @@ pub trait Transport: Send + 'static {
 /// A command's `Serialize` runs on the node's driver task; one that fails
 /// or panics refuses only that command (`SubmitError::InvalidCommand`).
 ///
-/// Commands travel as postcard: the node encodes each one into the data of
-/// a log entry, and every replica applies that data with
+/// Commands travel as postcard: the node encodes the commands it takes in
+/// one turn into the data of one log entry (a
+/// [`command_batch`](crate::command_batch)), and every replica applies each
+/// command of it, in order, with
 /// [`apply_encoded`](StateMachine::apply_encoded) (by default
 /// [`decode_command`](StateMachine::decode_command), then `apply`). An
 /// implementation that overrides either must accept exactly what postcard's
@@ -109,24 +112,31 @@ pub trait StateMachine: Send + 'static {
     /// What applying a command returns to its submitter.
     type Response: Send + 'static;
 
-    /// Decodes the data of a committed entry into a command; the whole of
-    /// `data` must be one command (trailing bytes are an error).
+    /// Decodes one command's bytes, borrowed from a committed entry's
+    /// batch; the whole of `data` must be one command (trailing bytes are
+    /// an error).
     ///
     /// The default is postcard's decoder ([`decode_exact`]), which copies
     /// every owned field (a `Bytes` key, a `String`) out of `data`. A state
-    /// machine whose command holds `Bytes` can override it to slice those
-    /// fields out of `data` instead (`Bytes::slice_ref`): no allocation per
-    /// field, at the price of the fields keeping the entry's buffer alive.
-    fn decode_command(data: &Bytes) -> Result<Self::Command, DecodeError> {
-        decode_exact(data)
+    /// machine whose command holds `Bytes` can override it to share those
+    /// fields with the entry instead ([`CommandData::share`]): no
+    /// allocation per field, at the price of the fields keeping the entry's
+    /// buffer alive.
+    fn decode_command(data: CommandData<'_>) -> Result<Self::Command, DecodeError> {
+        decode_exact(data.as_slice())
     }
 
-    /// Applies the command at log position `index`.
+    /// Applies `command`, carried by the log entry at `index`.
+    ///
+    /// The commands of one entry share its index and are applied in the
+    /// order they were packed, so `index` never decreases from one call to
+    /// the next, and may repeat.
     fn apply(&mut self, index: LogIndex, command: Self::Command) -> Self::Response;
 
-    /// Decodes a committed entry's data and applies it: what every replica
-    /// does with a command entry. The node driver and the simulator both
-    /// apply through this method.
+    /// Decodes one command's bytes and applies it: what every replica does
+    /// with each command of a command entry. The node driver and the
+    /// simulator both apply through this method (by way of
+    /// [`command_batch::apply`](crate::command_batch::apply)).
     ///
     /// The default is [`decode_command`](StateMachine::decode_command) then
     /// [`apply`](StateMachine::apply). A state machine that can apply a
@@ -137,7 +147,7 @@ pub trait StateMachine: Send + 'static {
     fn apply_encoded(
         &mut self,
         index: LogIndex,
-        data: &Bytes,
+        data: CommandData<'_>,
     ) -> Result<Self::Response, DecodeError> {
         let command = Self::decode_command(data)?;
         Ok(self.apply(index, command))
@@ -179,6 +189,14 @@ pub enum DecodeError {
     TrailingBytes {
         /// How many bytes were left.
         len: usize,
+    },
+    /// The entry's command batch breaks off: a length prefix runs past the
+    /// end of the data or does not terminate (see
+    /// [`command_batch`](crate::command_batch)).
+    #[error("command batch breaks off at byte {offset}")]
+    Batch {
+        /// Where the broken length prefix starts.
+        offset: usize,
     },
 }
 

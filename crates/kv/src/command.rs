@@ -2,7 +2,7 @@
 //! how a command is decoded from a log entry without copying.
 
 use bytes::Bytes;
-use quorate_core::DecodeError;
+use quorate_core::{CommandData, DecodeError};
 use serde::{Deserialize, Serialize};
 
 /// One key-value operation. Every command, reads included, goes through the
@@ -65,9 +65,9 @@ impl Command {
     /// the same inputs: postcard encodes a `Bytes` (`serialize_bytes`) and
     /// a byte slice the same way (a varint length, then the bytes), and
     /// the twin's variants and fields are in the same order.
-    pub fn decode_borrowed(data: &Bytes) -> Result<Command, DecodeError> {
-        let borrowed = CommandRef::decode(data)?;
-        let slice = |field: &[u8]| data.slice_ref(field);
+    pub fn decode_borrowed(data: CommandData<'_>) -> Result<Command, DecodeError> {
+        let borrowed = CommandRef::decode(data.as_slice())?;
+        let slice = |field: &[u8]| data.share(field);
         Ok(match borrowed {
             CommandRef::Get { key } => Command::Get { key: slice(key) },
             CommandRef::Put { key, value } => Command::Put {
@@ -201,7 +201,7 @@ mod tests {
         #[test]
         fn borrowed_decode_equals_postcard_and_shares_the_buffer(command in command()) {
             let data = Bytes::from(postcard::to_allocvec(&command).unwrap());
-            let decoded = Command::decode_borrowed(&data).unwrap();
+            let decoded = Command::decode_borrowed((&data).into()).unwrap();
             prop_assert_eq!(Some(decoded.clone()), postcard_decode(&data));
             prop_assert_eq!(&decoded, &command);
             let buffer = data.as_ptr_range();
@@ -230,7 +230,7 @@ mod tests {
             flipped[at] ^= flip.1;
             for damaged in [truncated, extended, flipped] {
                 let data = Bytes::from(damaged);
-                prop_assert_eq!(Command::decode_borrowed(&data).ok(), postcard_decode(&data));
+                prop_assert_eq!(Command::decode_borrowed((&data).into()).ok(), postcard_decode(&data));
             }
         }
     }
@@ -243,7 +243,7 @@ mod tests {
         let mut data = postcard::to_allocvec(&command).unwrap();
         data.extend_from_slice(&[0, 0]);
         assert_eq!(
-            Command::decode_borrowed(&Bytes::from(data)),
+            Command::decode_borrowed((&Bytes::from(data)).into()),
             Err(DecodeError::TrailingBytes { len: 2 })
         );
     }

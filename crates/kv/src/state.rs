@@ -3,7 +3,7 @@
 use crate::command::{Command, CommandRef, Response};
 use crate::stored::Stored;
 use bytes::Bytes;
-use quorate_core::{DecodeError, LogIndex, StateMachine, StorageError};
+use quorate_core::{CommandData, DecodeError, LogIndex, StateMachine, StorageError};
 use rustc_hash::FxBuildHasher;
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
@@ -103,8 +103,9 @@ impl Kv {
     /// The one place commands change the state; both `apply` and
     /// `apply_encoded` come here.
     fn apply_ref(&mut self, index: LogIndex, command: CommandRef<'_>) -> Response {
+        // The commands of one entry share its index.
         assert!(
-            index > self.applied_index,
+            index >= self.applied_index,
             "commands must be applied in log order: index {index} after {}",
             self.applied_index
         );
@@ -149,7 +150,7 @@ impl StateMachine for Kv {
     /// them ([`Command::decode_borrowed`]). Replicas do not come this way:
     /// they apply through [`apply_encoded`](StateMachine::apply_encoded),
     /// which borrows the fields without making a `Bytes` of each.
-    fn decode_command(data: &Bytes) -> Result<Command, DecodeError> {
+    fn decode_command(data: CommandData<'_>) -> Result<Command, DecodeError> {
         Command::decode_borrowed(data)
     }
 
@@ -162,8 +163,12 @@ impl StateMachine for Kv {
     /// reference count increment and decrement on the entry's buffer),
     /// since the map copies what it keeps anyway. Decodes exactly what
     /// [`decode_command`](StateMachine::decode_command) decodes.
-    fn apply_encoded(&mut self, index: LogIndex, data: &Bytes) -> Result<Response, DecodeError> {
-        let command = CommandRef::decode(data)?;
+    fn apply_encoded(
+        &mut self,
+        index: LogIndex,
+        data: CommandData<'_>,
+    ) -> Result<Response, DecodeError> {
+        let command = CommandRef::decode(data.as_slice())?;
         Ok(self.apply_ref(index, command))
     }
 
@@ -272,8 +277,10 @@ mod tests {
     #[should_panic(expected = "log order")]
     fn applying_out_of_order_is_a_bug() {
         let mut kv = Kv::new();
+        // Commands of one entry share its index.
         let _ = kv.apply(2, Command::Get { key: b("a") });
         let _ = kv.apply(2, Command::Get { key: b("a") });
+        let _ = kv.apply(1, Command::Get { key: b("a") });
     }
 
     #[test]
@@ -374,8 +381,8 @@ mod tests {
                 .chain(garbage.into_iter().map(Bytes::from));
             for data in encoded {
                 index += 1;
-                let expected = Kv::decode_command(&data).map(|command| decoded.apply(index, command));
-                let got = direct.apply_encoded(index, &data);
+                let expected = Kv::decode_command((&data).into()).map(|command| decoded.apply(index, command));
+                let got = direct.apply_encoded(index, (&data).into());
                 prop_assert_eq!(&got, &expected);
                 if expected.is_err() {
                     // Rejected data changes nothing; keep the two in step.

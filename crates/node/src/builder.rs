@@ -290,6 +290,7 @@ impl<C, T, St, S> NodeBuilder<C, T, St, S> {
             received: Vec::new(),
             applied_index,
             snapshot_due_index: 0,
+            unsnapshotted_bytes: 0,
             garbage_frames: 0,
             undecodable_commands: 0,
             more_ready: false,

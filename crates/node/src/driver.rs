@@ -4,13 +4,13 @@
 
 use crate::handle::{Control, NodeStatus, Shared, Submission};
 use crate::options::NodeOptions;
-use crate::pending::PendingTable;
+use crate::pending::{fail_each, PendingTable, Replies};
 use crate::sync::{lock, Arc, Ordering};
 use crate::wire;
 use bytes::Bytes;
 use quorate_core::{
-    Committed, Consensus, EntryKind, LogIndex, NodeId, Ready, StateMachine, Storage, StorageError,
-    SubmitError, Transport, TryRecv,
+    command_batch, Committed, Consensus, EntryKind, LogIndex, NodeId, Ready, StateMachine, Storage,
+    StorageError, SubmitError, Transport, TryRecv,
 };
 use std::task::{Context, Waker};
 use tokio::sync::{mpsc, watch};
@@ -61,7 +61,7 @@ pub(crate) struct Driver<P: Consensus, S: StateMachine, T, St> {
     /// length (or why it could not be measured), not yet submitted to the
     /// protocol: the turn encodes them into one buffer.
     pub(crate) staged: Vec<Staged<S::Command, S::Response>>,
-    /// The buffer the staged commands are encoded into.
+    /// The batch (one log entry's data) the staged commands are packed into.
     pub(crate) command_batch: wire::CommandBatch,
     /// Scratch space for the submissions one drain takes from the mailbox.
     pub(crate) received: Vec<Submission<S::Command, S::Response>>,
@@ -70,6 +70,9 @@ pub(crate) struct Driver<P: Consensus, S: StateMachine, T, St> {
     /// snapshot index, as last read, plus `snapshot_entries`. The snapshot
     /// index only grows, so until then there is no need to ask the protocol.
     pub(crate) snapshot_due_index: LogIndex,
+    /// Bytes of command entries applied since the latest snapshot this
+    /// driver took or installed.
+    pub(crate) unsnapshotted_bytes: u64,
     pub(crate) garbage_frames: u64,
     pub(crate) undecodable_commands: u64,
     /// The previous turn stopped at `readies_per_turn_max` with work left.
@@ -265,55 +268,92 @@ where
         });
     }
 
-    /// Encodes the turn's staged commands into one buffer and submits them
-    /// to the protocol in the order they were taken. Commands that cannot be
-    /// encoded, are too large, or find the pending table full are answered
-    /// at once and have no effect.
+    /// Packs the turn's staged commands, in the order they were taken, into
+    /// command batches of at most `batch_bytes_max` bytes, and submits each
+    /// batch to the protocol as one request (one log entry). Commands that
+    /// cannot be encoded, are too large, or find the pending table full are
+    /// answered at once and have no effect.
     fn submit_staged(&mut self) {
         if self.staged.is_empty() {
             return;
         }
         let bytes_max = self.options.command_bytes_max;
-        let total_bytes = self
+        let framed_bytes: usize = self
             .staged
             .iter()
             .filter_map(|staged| staged.encoded_len.as_ref().ok())
             .filter(|&&len| len <= bytes_max)
+            .map(|&len| command_batch::framed_len(len))
             .sum();
-        self.command_batch.reserve(total_bytes);
+        self.command_batch
+            .reserve(framed_bytes.min(self.options.batch_bytes_max));
+        let mut replies = self.pending.replies();
         let mut staged = std::mem::take(&mut self.staged);
         for Staged {
             submission: Submission { command, reply },
             encoded_len,
         } in staged.drain(..)
         {
-            let data = match encoded_len {
+            let len = match encoded_len {
                 Ok(len) if len > bytes_max => Err(SubmitError::TooLarge {
                     size_bytes: len,
                     limit_bytes: bytes_max,
                 }),
-                Ok(_) if self.pending.is_full() => Err(SubmitError::Busy {
-                    in_flight: self.pending.len(),
+                Ok(_) if self.pending.is_full_with(replies.len()) => Err(SubmitError::Busy {
+                    in_flight: self.pending.len() + replies.len(),
                     limit: self.pending.capacity(),
                 }),
-                Ok(len) => self.command_batch.encode(&command, len).map_err(|error| {
-                    SubmitError::InvalidCommand {
-                        reason: error.to_string(),
-                    }
-                }),
+                Ok(len) => Ok(len),
                 Err(error) => Err(SubmitError::InvalidCommand {
                     reason: error.to_string(),
                 }),
             };
-            match data.and_then(|data| self.protocol.submit(data)) {
-                Ok(request) => self.pending.insert(request, reply),
+            let len = match len {
+                Ok(len) => len,
                 Err(error) => {
                     let _ = reply.send(Err(error));
+                    continue;
+                }
+            };
+            let framed = command_batch::framed_len(len);
+            if !self.command_batch.is_empty()
+                && self.command_batch.len_bytes() + framed > self.options.batch_bytes_max
+            {
+                replies = self.propose_batch(replies);
+            }
+            match self.command_batch.push(&command, len) {
+                Ok(()) => replies.push(reply),
+                Err(error) => {
+                    let _ = reply.send(Err(SubmitError::InvalidCommand {
+                        reason: error.to_string(),
+                    }));
                 }
             }
         }
+        let replies = self.propose_batch(replies);
+        self.pending.recycle(replies);
         // Keep the allocation for the next turn.
         self.staged = staged;
+    }
+
+    /// Submits the command batch built so far, whose submitters are
+    /// `replies`, as one protocol request; returns an empty list for the
+    /// next batch.
+    fn propose_batch(&mut self, mut replies: Replies<S::Response>) -> Replies<S::Response> {
+        if replies.is_empty() {
+            return replies;
+        }
+        let data = self.command_batch.take();
+        match self.protocol.submit(data) {
+            Ok(request) => {
+                self.pending.insert(request, replies);
+                self.pending.replies()
+            }
+            Err(error) => {
+                fail_each(&mut replies, &error);
+                replies
+            }
+        }
     }
 
     /// Carries out `Ready` batches until the protocol has none, or the
@@ -373,6 +413,7 @@ where
             if snapshot.meta.last_index > self.applied_index {
                 self.state_machine.restore(&snapshot.data)?;
                 self.applied_index = snapshot.meta.last_index;
+                self.unsnapshotted_bytes = 0;
             }
         }
         let pending_before = self.pending.len();
@@ -380,7 +421,7 @@ where
             self.apply(committed);
         }
         for (request, error) in failed {
-            self.pending.answer(request, Err(error));
+            self.pending.fail(request, &error);
         }
 
         // 5. Only now may the protocol count the batch as durable.
@@ -398,19 +439,22 @@ where
         Ok(())
     }
 
-    /// Log compaction: once `snapshot_entries` entries were applied since
-    /// the protocol's latest snapshot, snapshot the state machine at the
-    /// applied index and hand it over. Runs between batches (after
-    /// `advance`), as `Protocol::compact` requires; the protocol writes the
-    /// snapshot with its next batch.
+    /// Log compaction: once `snapshot_entries` entries, or `snapshot_bytes`
+    /// bytes of command entries, were applied since the protocol's latest
+    /// snapshot, snapshot the state machine at the applied index and hand
+    /// it over. Runs between batches (after `advance`), as
+    /// `Protocol::compact` requires; the protocol writes the snapshot with
+    /// its next batch.
     fn maybe_snapshot(&mut self) {
-        if self.applied_index < self.snapshot_due_index {
+        let bytes_due = self.unsnapshotted_bytes >= self.options.snapshot_bytes;
+        if self.applied_index < self.snapshot_due_index && !bytes_due {
             return;
         }
         // A snapshot installed from a peer may have moved the snapshot index.
         let snapshot_index = self.protocol.status().snapshot_index;
         self.snapshot_due_index = snapshot_index.saturating_add(self.options.snapshot_entries);
-        if self.applied_index < self.snapshot_due_index {
+        let entries_due = self.applied_index >= self.snapshot_due_index;
+        if self.applied_index <= snapshot_index || !(entries_due || bytes_due) {
             return;
         }
         let data = self.state_machine.snapshot();
@@ -422,6 +466,7 @@ where
         // The next check reads the snapshot index again: the protocol may
         // have skipped this snapshot (see `Protocol::compact`).
         self.protocol.compact(self.applied_index, data);
+        self.unsnapshotted_bytes = 0;
     }
 
     fn send_all(&mut self, messages: Vec<(NodeId, P::Message)>) {
@@ -452,25 +497,42 @@ where
             return;
         }
         self.applied_index = entry.index;
-        match entry.kind {
-            EntryKind::Command => {
-                let result = self
-                    .state_machine
-                    .apply_encoded(entry.index, &entry.data)
-                    .map_err(|error| {
-                        // Every replica fails to decode the same bytes the
-                        // same way, so skipping keeps replicas identical.
-                        self.undecodable_commands += 1;
-                        tracing::warn!(index = entry.index, %error, "skipped an undecodable command");
-                        SubmitError::InvalidCommand {
-                            reason: error.to_string(),
-                        }
-                    });
-                if let Some(request) = request {
-                    self.pending.answer(request, result);
+        if entry.kind != EntryKind::Command {
+            // Noop and membership entries are the protocol's own.
+            return;
+        }
+        self.unsnapshotted_bytes += entry.data.len() as u64;
+        let mut replies = request.and_then(|request| self.pending.take(request));
+        let mut submitters = replies.iter_mut().flat_map(|replies| replies.drain(..));
+        let undecodable = &mut self.undecodable_commands;
+        command_batch::apply(
+            &mut self.state_machine,
+            entry.index,
+            &entry.data,
+            |result| {
+                let result = result.map_err(|error| {
+                    // Every replica fails to decode the same bytes the same
+                    // way, so skipping keeps replicas identical.
+                    *undecodable += 1;
+                    tracing::warn!(index = entry.index, %error, "skipped an undecodable command");
+                    SubmitError::InvalidCommand {
+                        reason: error.to_string(),
+                    }
+                });
+                if let Some(reply) = submitters.next() {
+                    let _ = reply.send(result);
                 }
-            }
-            EntryKind::Noop | EntryKind::Membership => {}
+            },
+        );
+        // Only a batch that broke off holds fewer commands than it had
+        // submitters; its decode error went to the first one left out.
+        for reply in submitters {
+            let _ = reply.send(Err(SubmitError::InvalidCommand {
+                reason: "the entry's command batch broke off before this command".into(),
+            }));
+        }
+        if let Some(replies) = replies {
+            self.pending.recycle(replies);
         }
     }
 

@@ -22,11 +22,20 @@ pub struct NodeOptions {
     /// [`Node::submit`]: crate::Node::submit
     /// [`Node::try_submit`]: crate::Node::try_submit
     pub mailbox_capacity: usize,
-    /// Requests submitted to the protocol and not yet answered. Beyond it
-    /// new commands fail with `Busy` (the protocol may have a lower limit).
+    /// Commands submitted to the protocol and not yet answered. Beyond it
+    /// new commands fail with `Busy` (the protocol may have a lower limit
+    /// on its requests, each of which is a batch of commands).
     pub pending_requests_max: usize,
     /// Largest encoded command accepted; larger ones fail with `TooLarge`.
+    /// The protocol's own request limit applies to the whole log entry:
+    /// the command plus a length prefix of a few bytes.
     pub command_bytes_max: usize,
+    /// Largest command batch the driver packs into one log entry, length
+    /// prefixes included ([`quorate_core::command_batch`]). The commands of
+    /// a turn go into as few entries as this allows; a command larger than
+    /// this on its own gets an entry to itself. `1` gives every command an
+    /// entry of its own. Keep it at or below the protocol's request limit.
+    pub batch_bytes_max: usize,
     /// Client commands taken from the mailbox per turn, before the protocol
     /// is asked for a `Ready`: the batching limit.
     pub commands_per_turn_max: usize,
@@ -39,14 +48,20 @@ pub struct NodeOptions {
     /// Applied entries after which the driver snapshots the state machine
     /// and hands the snapshot to the protocol, which then discards its log
     /// up to there ([`Protocol::compact`](quorate_core::Protocol::compact)).
-    /// This bounds the log kept in memory and in storage (and what a
-    /// restart re-applies) to about this many entries plus the uncommitted
-    /// ones; each snapshot costs one [`StateMachine::snapshot`] call and
-    /// one storage write of the whole state. No value turns compaction off:
+    /// This and [`snapshot_bytes`](Self::snapshot_bytes), whichever comes
+    /// first, bound the log kept in memory and in storage (and what a
+    /// restart re-applies) to about this much plus the uncommitted entries;
+    /// each snapshot costs one [`StateMachine::snapshot`] call and one
+    /// storage write of the whole state. No value turns compaction off:
     /// without it the log would grow without limit.
     ///
     /// [`StateMachine::snapshot`]: quorate_core::StateMachine::snapshot
     pub snapshot_entries: u64,
+    /// Bytes of applied command entries after which the driver snapshots,
+    /// as for [`snapshot_entries`](Self::snapshot_entries). Under load an
+    /// entry carries a batch of many commands, so a count of entries alone
+    /// would let the log grow with the batch size.
+    pub snapshot_bytes: u64,
 }
 
 impl Default for NodeOptions {
@@ -57,10 +72,12 @@ impl Default for NodeOptions {
             mailbox_capacity: 1024,
             pending_requests_max: 8192,
             command_bytes_max: 1024 * 1024,
+            batch_bytes_max: 64 * 1024,
             commands_per_turn_max: 1024,
             frames_per_turn_max: 1024,
             readies_per_turn_max: 64,
             snapshot_entries: 16 * 1024,
+            snapshot_bytes: 1024 * 1024,
         }
     }
 }
@@ -75,6 +92,7 @@ impl NodeOptions {
             ("mailbox_capacity", self.mailbox_capacity),
             ("pending_requests_max", self.pending_requests_max),
             ("command_bytes_max", self.command_bytes_max),
+            ("batch_bytes_max", self.batch_bytes_max),
             ("commands_per_turn_max", self.commands_per_turn_max),
             ("frames_per_turn_max", self.frames_per_turn_max),
             ("readies_per_turn_max", self.readies_per_turn_max),
@@ -86,6 +104,9 @@ impl NodeOptions {
         }
         if self.snapshot_entries == 0 {
             return Err(ConfigError::new("snapshot_entries", "must be positive"));
+        }
+        if self.snapshot_bytes == 0 {
+            return Err(ConfigError::new("snapshot_bytes", "must be positive"));
         }
         Ok(())
     }

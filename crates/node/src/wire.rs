@@ -22,10 +22,11 @@
 //! Encoders measure the message first (postcard's size pass only adds up
 //! lengths) and write into a buffer of exactly that size: one allocation
 //! per frame, and one for all the commands of a driver turn
-//! ([`CommandBatch`]), where growing a `Vec` from empty took several.
+//! ([`CommandBatch`], one log entry), where growing a `Vec` from empty took
+//! several.
 
 use bytes::{Bytes, BytesMut};
-use quorate_core::{decode_sharing, GroupId};
+use quorate_core::{command_batch, decode_sharing, GroupId};
 use serde::{de::DeserializeOwned, Serialize};
 use std::fmt;
 
@@ -126,18 +127,28 @@ pub fn decode_frame<M: DeserializeOwned>(group: GroupId, frame: &Bytes) -> Resul
     Ok(message)
 }
 
-/// Encodes a batch of state-machine commands into one buffer, each
-/// command's data a slice of it.
+/// Packs state-machine commands into the data of one log entry, in the
+/// layout of [`quorate_core::command_batch`].
 ///
-/// Why one buffer: every command's data becomes a log entry that the
-/// leader shares with its write batch, its followers' AppendEntries and
-/// its outputs. A buffer of its own per command costs an allocation for
-/// the buffer and another for the reference count the first share
-/// creates; one buffer per batch pays both once.
+/// Why one entry per batch: everything a protocol does per entry
+/// (appending it, writing it, sending it to each follower, counting its
+/// acknowledgements, compacting it) is then paid once per batch, and the
+/// batch costs one buffer and one reference count instead of two
+/// allocations per command.
 #[derive(Debug, Default)]
 pub struct CommandBatch {
     buffer: BytesMut,
+    commands: usize,
+    /// Bytes in the batch that are not length prefixes.
+    body_bytes: usize,
 }
+
+/// The least a batch buffer is allocated with. Each batch is split off the
+/// front of the buffer, so later batches are carved out of the same
+/// allocation until it is used up: one allocation per many turns instead
+/// of one per turn. The entries of those batches share it, so it is freed
+/// when the last of them is compacted away.
+const BUFFER_BYTES_MIN: usize = 16 * 1024;
 
 impl CommandBatch {
     /// The length of `command`'s encoding, found without writing it.
@@ -145,31 +156,44 @@ impl CommandBatch {
         guard_panics(|| serialized_bytes(command).map_err(CommandEncodeError::Serialize))
     }
 
-    /// Makes room for `total_bytes` of commands, the sum of what
-    /// [`measure`](Self::measure) returned for them.
-    pub fn reserve(&mut self, total_bytes: usize) {
-        self.buffer.reserve(total_bytes);
+    /// Makes room for `framed_bytes` more: the sum of
+    /// [`command_batch::framed_len`] over the lengths
+    /// [`measure`](Self::measure) returned.
+    pub fn reserve(&mut self, framed_bytes: usize) {
+        if self.buffer.capacity() - self.buffer.len() < framed_bytes {
+            self.buffer.reserve(framed_bytes.max(BUFFER_BYTES_MIN));
+        }
     }
 
-    /// Encodes `command`, which [`measure`](Self::measure) found to be
-    /// `len` bytes long, and returns its data. On an error nothing of the
-    /// command stays in the buffer.
-    pub fn encode<C: Serialize>(
+    /// Bytes in the batch so far, length prefixes included.
+    pub fn len_bytes(&self) -> usize {
+        self.buffer.len()
+    }
+
+    /// Commands in the batch so far.
+    pub fn len(&self) -> usize {
+        self.commands
+    }
+
+    /// Whether the batch holds no command.
+    pub fn is_empty(&self) -> bool {
+        self.commands == 0
+    }
+
+    /// Appends `command`, which [`measure`](Self::measure) found to be
+    /// `len` bytes long. On an error nothing of the command stays in the
+    /// batch.
+    pub fn push<C: Serialize>(
         &mut self,
         command: &C,
         len: usize,
-    ) -> Result<Bytes, CommandEncodeError> {
-        if len == 0 {
-            // An empty `Bytes` refers to no buffer: no reference count for
-            // every clone of the entry to update.
-            return guard_panics(|| match postcard::to_slice(command, &mut []) {
-                Ok(_) => Ok(Bytes::new()),
-                Err(_) => Err(CommandEncodeError::Inconsistent { measured: 0 }),
-            });
-        }
-        self.buffer.resize(len, 0);
-        let buffer = &mut self.buffer;
-        let written = guard_panics(|| match postcard::to_slice(command, buffer) {
+    ) -> Result<(), CommandEncodeError> {
+        let start = self.buffer.len();
+        command_batch::put_len_prefix(&mut self.buffer, len);
+        let body = self.buffer.len();
+        self.buffer.resize(body + len, 0);
+        let target = &mut self.buffer[body..];
+        let written = guard_panics(|| match postcard::to_slice(command, target) {
             Ok(written) => Ok(written.len()),
             // Longer than measured.
             Err(postcard::Error::SerializeBufferFull) => {
@@ -178,14 +202,35 @@ impl CommandBatch {
             Err(error) => Err(CommandEncodeError::Serialize(error)),
         });
         match written {
-            Ok(written) if written == len => Ok(self.buffer.split().freeze()),
+            Ok(written) if written == len => {
+                self.commands += 1;
+                self.body_bytes += len;
+                Ok(())
+            }
             outcome => {
-                self.buffer.clear();
+                self.buffer.truncate(start);
                 Err(outcome
                     .err()
                     .unwrap_or(CommandEncodeError::Inconsistent { measured: len }))
             }
         }
+    }
+
+    /// The batch as an entry's data; the builder is left empty, keeping
+    /// whatever room remains in its buffer.
+    pub fn take(&mut self) -> Bytes {
+        let commands = std::mem::take(&mut self.commands);
+        let body_bytes = std::mem::take(&mut self.body_bytes);
+        if body_bytes == 0 {
+            // Only empty commands: static data, so that the entry's many
+            // clones (write batch, AppendEntries, outputs) update no
+            // reference count.
+            if let Some(data) = command_batch::empty_commands(commands) {
+                self.buffer.clear();
+                return data;
+            }
+        }
+        self.buffer.split().freeze()
     }
 }
 
@@ -311,34 +356,58 @@ mod tests {
         }
     }
 
+    /// The commands of a batch, each decoded by the trait's default.
+    fn unpack(data: &Bytes) -> Vec<Result<(u32, String), DecodeError>> {
+        command_batch::commands(data)
+            .map(|command| command.and_then(Tuples::decode_command))
+            .collect()
+    }
+
     #[test]
-    fn a_batch_of_commands_shares_one_buffer_and_round_trips() {
+    fn a_batch_packs_commands_into_one_entry_and_round_trips() {
         let commands: Vec<(u32, String)> = (0..50u32)
-            .map(|n| (n * 1000, "x".repeat(n as usize)))
+            .map(|n| (n * 1000, "x".repeat(n as usize * 7)))
             .collect();
         let lens: Vec<usize> = commands
             .iter()
             .map(|c| CommandBatch::measure(c).unwrap())
             .collect();
+        let framed: usize = lens.iter().map(|&len| command_batch::framed_len(len)).sum();
         let mut batch = CommandBatch::default();
-        batch.reserve(lens.iter().sum());
-        let encoded: Vec<Bytes> = commands
-            .iter()
-            .zip(&lens)
-            .map(|(command, &len)| batch.encode(command, len).unwrap())
-            .collect();
-        for ((command, data), len) in commands.iter().zip(&encoded).zip(&lens) {
-            assert_eq!(data.len(), *len);
-            assert_eq!(data[..], postcard::to_allocvec(command).unwrap()[..]);
-            assert_eq!(Tuples::decode_command(data).as_ref(), Ok(command));
+        batch.reserve(framed);
+        for (command, &len) in commands.iter().zip(&lens) {
+            batch.push(command, len).unwrap();
         }
-        // Consecutive slices of one allocation.
-        for pair in encoded.windows(2) {
-            assert_eq!(pair[0].as_ptr_range().end, pair[1].as_ptr());
+        assert_eq!((batch.len(), batch.len_bytes()), (50, framed));
+        let data = batch.take();
+        assert!(batch.is_empty() && batch.len_bytes() == 0);
+        assert_eq!(data.len(), framed);
+        let decoded: Vec<_> = unpack(&data).into_iter().map(Result::unwrap).collect();
+        assert_eq!(decoded, commands);
+        // Each command's bytes are exactly its postcard encoding.
+        for (bytes, command) in command_batch::commands(&data).zip(&commands) {
+            assert_eq!(
+                bytes.unwrap()[..],
+                postcard::to_allocvec(command).unwrap()[..]
+            );
         }
-        // An empty command takes no part of the buffer.
+        // An empty command is a zero length and nothing else; a batch of
+        // them is static data.
         assert_eq!(CommandBatch::measure(&()), Ok(0));
-        assert_eq!(batch.encode(&(), 0), Ok(Bytes::new()));
+        batch.push(&(), 0).unwrap();
+        batch.push(&(), 0).unwrap();
+        let empties = batch.take();
+        assert_eq!(empties, Bytes::from_static(&[0, 0]));
+        assert_eq!(
+            empties.as_ptr(),
+            command_batch::empty_commands(2).unwrap().as_ptr()
+        );
+        assert!(batch.is_empty() && batch.len_bytes() == 0);
+        // The next batch comes out of the same allocation as the first.
+        batch.reserve(command_batch::framed_len(lens[1]));
+        batch.push(&commands[1], lens[1]).unwrap();
+        let next = batch.take();
+        assert_eq!(next.as_ptr(), data.as_ptr_range().end);
     }
 
     /// Serializes differently each time, or not at all.
@@ -382,7 +451,7 @@ mod tests {
             CommandBatch::measure(&Panicky),
             Err(CommandEncodeError::Panicked)
         );
-        assert_eq!(batch.encode(&Panicky, 4), Err(CommandEncodeError::Panicked));
+        assert_eq!(batch.push(&Panicky, 4), Err(CommandEncodeError::Panicked));
         // Shorter the second time than it measured: refused, buffer reset.
         let fickle = Fickle {
             calls: Default::default(),
@@ -390,7 +459,7 @@ mod tests {
         };
         let len = CommandBatch::measure(&fickle).unwrap();
         assert_eq!(
-            batch.encode(&fickle, len),
+            batch.push(&fickle, len),
             Err(CommandEncodeError::Inconsistent { measured: len })
         );
         // Longer the second time than it measured.
@@ -401,32 +470,28 @@ mod tests {
         let short_len = CommandBatch::measure(&growing).unwrap();
         growing.calls.set(0);
         assert_eq!(
-            batch.encode(&growing, short_len),
+            batch.push(&growing, short_len),
             Err(CommandEncodeError::Inconsistent {
                 measured: short_len
             })
         );
-        // The batch goes on with well-behaved commands.
+        // Nothing of the refused commands stayed; the batch goes on.
+        assert!(batch.is_empty() && batch.len_bytes() == 0);
         let command = (1u32, "after".to_string());
         let len = CommandBatch::measure(&command).unwrap();
-        let data = batch.encode(&command, len).unwrap();
-        assert_eq!(Tuples::decode_command(&data), Ok(command));
+        batch.push(&command, len).unwrap();
+        assert_eq!(unpack(&batch.take()), vec![Ok(command)]);
     }
 
     #[test]
-    fn commands_round_trip_and_reject_trailing_bytes() {
+    fn commands_reject_trailing_bytes() {
         let command = (5u32, "put".to_string());
-        let len = CommandBatch::measure(&command).unwrap();
-        let data = CommandBatch::default().encode(&command, len).unwrap();
-        // Sized up front: exactly the encoding, no spare capacity.
-        assert_eq!(data.len(), postcard::to_allocvec(&command).unwrap().len());
-        assert_eq!(Tuples::decode_command(&data), Ok(command));
-        let mut longer = data.to_vec();
+        let data = postcard::to_allocvec(&command).unwrap();
+        let decode = |data: &[u8]| Tuples::decode_command((&Bytes::copy_from_slice(data)).into());
+        assert_eq!(decode(&data), Ok(command));
+        let mut longer = data.clone();
         longer.push(1);
-        assert_eq!(
-            Tuples::decode_command(&Bytes::from(longer)),
-            Err(DecodeError::TrailingBytes { len: 1 })
-        );
-        assert!(Tuples::decode_command(&data.slice(..data.len() - 1)).is_err());
+        assert_eq!(decode(&longer), Err(DecodeError::TrailingBytes { len: 1 }));
+        assert!(decode(&data[..data.len() - 1]).is_err());
     }
 }

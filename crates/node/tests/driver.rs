@@ -100,21 +100,25 @@ async fn commands_are_applied_in_order_only_once_durable() {
         );
     }
 
-    {
+    let last_index = {
         let record = record.lock().unwrap();
-        let indexes: Vec<_> = record.applied.iter().map(|(i, _)| *i).collect();
-        assert_eq!(indexes, (1..=300).collect::<Vec<_>>());
+        let mut commands: Vec<_> = record.applied.iter().map(|(_, n)| *n).collect();
+        commands.sort_unstable();
+        assert_eq!(commands, (0..300).collect::<Vec<_>>(), "each applied once");
+        let last_index = assert_entries_without_gaps(&record.applied);
         assert!(
             record.applied_before_durable.is_empty(),
             "applied before durable: {:?}",
             record.applied_before_durable
         );
-        // Batching: far fewer writes than commands is expected but not
-        // asserted (timing-dependent); every entry must be durable.
-        assert_eq!(storage.durable_state().entries.len(), 300);
-    }
+        // Commands taken in one turn share an entry: fewer entries than
+        // commands is expected but not asserted (timing-dependent); every
+        // entry must be durable.
+        assert_eq!(storage.durable_state().entries.len() as u64, last_index);
+        last_index
+    };
     let status = node.status().await;
-    assert_eq!(status.applied_index, 300);
+    assert_eq!(status.applied_index, last_index);
     assert_eq!(status.pending_requests, 0);
 }
 
@@ -156,10 +160,26 @@ async fn too_large_commands_are_refused_without_disturbing_their_batch() {
     accepted.sort_unstable();
     let record = record.lock().unwrap();
     // Exactly the accepted commands were applied, each at the index its
-    // submitter was told: refused ones left no entry and no gap.
-    assert_eq!(record.applied, accepted);
-    let indexes: Vec<_> = record.applied.iter().map(|(i, _)| *i).collect();
-    assert_eq!(indexes, (1..=accepted.len() as u64).collect::<Vec<_>>());
+    // submitter was told: refused ones left no command and no gap.
+    let mut applied = record.applied.clone();
+    applied.sort_unstable();
+    assert_eq!(applied, accepted);
+    assert_entries_without_gaps(&record.applied);
+}
+
+/// Checks that `applied` (index, command) pairs come in log order with no
+/// entry missing (commands packed into one entry share its index), and
+/// returns the last index.
+fn assert_entries_without_gaps(applied: &[(u64, u64)]) -> u64 {
+    let mut last = 0;
+    for (index, _) in applied {
+        assert!(
+            (last > 0 && *index == last) || *index == last + 1,
+            "index {index} applied after {last}: out of order or a gap"
+        );
+        last = *index;
+    }
+    last
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -199,13 +219,26 @@ async fn ticks_reach_the_protocol_while_the_driver_is_kept_busy() {
     );
 }
 
-/// A command whose `Serialize` panics for one value: a bug in user code
-/// that must cost its submitter an error, not the node.
-#[derive(Debug, serde::Deserialize)]
+/// A command whose `Serialize` panics for one value, and whose
+/// `Deserialize` refuses another: bugs in user code that must cost their
+/// submitter an error, not the node or the rest of the batch.
+#[derive(Debug)]
 struct Touchy(u64);
 
 /// The value `Touchy` cannot serialize.
 const UNSERIALIZABLE: u64 = 13;
+
+/// The value `Touchy` serializes but cannot decode.
+const UNDECODABLE: u64 = 7;
+
+impl<'de> serde::Deserialize<'de> for Touchy {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        match <u64 as serde::Deserialize>::deserialize(deserializer)? {
+            UNDECODABLE => Err(serde::de::Error::custom("Touchy cannot decode 7")),
+            n => Ok(Touchy(n)),
+        }
+    }
+}
 
 impl serde::Serialize for Touchy {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
@@ -217,17 +250,17 @@ impl serde::Serialize for Touchy {
     }
 }
 
-/// Sums what it applies.
+/// Sums what it applies; answers with the entry's index and the sum.
 #[derive(Default)]
 struct Sum(u64);
 
 impl quorate_core::StateMachine for Sum {
     type Command = Touchy;
-    type Response = u64;
+    type Response = (u64, u64);
 
-    fn apply(&mut self, _index: quorate_core::LogIndex, command: Touchy) -> u64 {
+    fn apply(&mut self, index: quorate_core::LogIndex, command: Touchy) -> (u64, u64) {
         self.0 += command.0;
-        self.0
+        (index, self.0)
     }
 
     fn snapshot(&self) -> Bytes {
@@ -275,8 +308,106 @@ async fn a_command_whose_serialize_panics_fails_alone_and_the_node_goes_on() {
         }
     }
     // The node still serves: the good commands and this one are applied.
-    assert_eq!(node.submit(Touchy(0)).await, Ok(1 + 2 + 4 + 8));
+    let (_, sum) = node.submit(Touchy(0)).await.expect("applied");
+    assert_eq!(sum, 1 + 2 + 4 + 8);
     assert!(!node.status().await.stopped);
+}
+
+/// A `Sum` node whose storage holds its first write until the commands
+/// given are queued in its mailbox, in order: they are then taken in one
+/// turn. Returns the node, its storage, the first command's answer and the
+/// queued commands' answers.
+async fn submit_in_one_turn(
+    options: NodeOptions,
+    commands: &[u64],
+) -> (
+    Node<Solo, Sum>,
+    MemStorage,
+    Result<(u64, u64), SubmitError>,
+    Vec<Result<(u64, u64), SubmitError>>,
+) {
+    let network = MemNetwork::new();
+    let permits = Arc::new(Semaphore::new(0));
+    let entered = Arc::new(Notify::new());
+    let storage = Gated {
+        inner: MemStorage::new(),
+        permits: Arc::clone(&permits),
+        entered: Arc::clone(&entered),
+    };
+    let inner = storage.inner.clone();
+    let node = Node::builder(ME, SoloConfig::default())
+        .transport(network.join(ME))
+        .storage(storage)
+        .state_machine(Sum::default())
+        .options(options)
+        .start()
+        .await
+        .expect("node starts");
+
+    // The driver takes the first command and blocks writing its entry.
+    let first = tokio::spawn({
+        let node = node.clone();
+        async move { node.submit(Touchy(100)).await }
+    });
+    entered.notified().await;
+    // These wait in the mailbox, in this order, for the driver's next turn.
+    let mut queued = Vec::new();
+    for &n in commands {
+        let mut submit = Box::pin({
+            let node = node.clone();
+            async move { node.try_submit(Touchy(n)).await }
+        });
+        assert!((&mut submit).now_or_never().is_none(), "command {n} queued");
+        queued.push(tokio::spawn(submit));
+    }
+    permits.add_permits(1_000);
+    let first = first.await.unwrap();
+    let mut answers = Vec::new();
+    for submit in queued {
+        answers.push(submit.await.unwrap());
+    }
+    (node, inner, first, answers)
+}
+
+#[tokio::test]
+async fn commands_taken_together_share_an_entry_and_a_bad_one_fails_alone() {
+    let (node, storage, first, answers) =
+        submit_in_one_turn(options(), &[1, 2, UNDECODABLE, 4]).await;
+    assert_eq!(first, Ok((1, 100)));
+    // One entry (index 2) holds the four; the one that does not decode is
+    // refused on apply and changes nothing, the rest apply in order.
+    assert_eq!(answers[0], Ok((2, 101)));
+    assert_eq!(answers[1], Ok((2, 103)));
+    assert!(
+        matches!(&answers[2], Err(SubmitError::InvalidCommand { reason }) if reason.contains("not a command")),
+        "{:?}",
+        answers[2]
+    );
+    assert_eq!(answers[3], Ok((2, 107)));
+    let status = node.status().await;
+    assert_eq!(status.applied_index, 2);
+    assert_eq!(status.undecodable_commands, 1);
+    assert_eq!(storage.durable_state().entries.len(), 2);
+}
+
+#[tokio::test]
+async fn a_turn_packs_its_commands_into_entries_of_at_most_batch_bytes_max() {
+    // Each command is a one-byte varint behind a one-byte length prefix:
+    // two fit in four bytes.
+    let options = NodeOptions {
+        batch_bytes_max: 4,
+        ..options()
+    };
+    let (_node, storage, _, answers) = submit_in_one_turn(options, &[1, 2, 3, 4, 5]).await;
+    let answers: Vec<(u64, u64)> = answers.into_iter().map(Result::unwrap).collect();
+    assert_eq!(
+        answers,
+        vec![(2, 101), (2, 103), (3, 106), (3, 110), (4, 115)],
+        "(index, sum) per command"
+    );
+    let entries = storage.durable_state().entries;
+    assert_eq!(entries.len(), 4);
+    assert!(entries.iter().all(|entry| entry.data.len() <= 4));
 }
 
 #[tokio::test]
@@ -363,7 +494,11 @@ async fn garbage_frames_are_dropped_and_counted() {
     let (node, record) = start(SoloConfig::default(), &network, &storage).await;
     let peer = network.join(PEER);
 
-    let valid = wire::encode_frame(GroupId(0), &SoloMessage::Propose(Bytes::from_static(&[7])));
+    // A batch of one command, `7`.
+    let valid = wire::encode_frame(
+        GroupId(0),
+        &SoloMessage::Propose(Bytes::from_static(&[1, 7])),
+    );
     let mut wrong_version = valid.to_vec();
     wrong_version[0] = wire::WIRE_VERSION + 1;
     let other_group = wire::encode_frame(GroupId(3), &SoloMessage::Echo(1));
@@ -592,27 +727,38 @@ async fn a_storage_that_fails_recovery_does_not_start() {
 }
 
 #[tokio::test]
-async fn the_driver_compacts_every_snapshot_entries_applied_entries() {
-    let network = MemNetwork::new();
-    let storage = MemStorage::new();
-    let options = NodeOptions {
+async fn the_driver_compacts_every_snapshot_entries_or_snapshot_bytes() {
+    // Submitted one at a time, each command (below 128) is an entry of two
+    // bytes: a length prefix and a one-byte varint. Either limit alone
+    // makes a snapshot every ten entries.
+    let by_entries = NodeOptions {
         snapshot_entries: 10,
+        snapshot_bytes: u64::MAX,
         ..options()
     };
-    let (node, _record) = start_with(SoloConfig::default(), &network, &storage, options).await;
-    for n in 0..25u64 {
-        node.submit(n).await.expect("submit succeeds");
+    let by_bytes = NodeOptions {
+        snapshot_entries: u64::MAX,
+        snapshot_bytes: 20,
+        ..options()
+    };
+    for options in [by_entries, by_bytes] {
+        let network = MemNetwork::new();
+        let storage = MemStorage::new();
+        let (node, _record) = start_with(SoloConfig::default(), &network, &storage, options).await;
+        for n in 0..25u64 {
+            node.submit(n).await.expect("submit succeeds");
+            let status = node.status().await;
+            let snapshot_index = status.protocol.snapshot_index;
+            // Handed over as soon as the threshold is reached, never before.
+            assert!(
+                status.applied_index - snapshot_index < 10,
+                "applied {} with the latest snapshot at {snapshot_index}",
+                status.applied_index
+            );
+            assert!(snapshot_index == 0 || snapshot_index >= 10);
+        }
         let status = node.status().await;
-        let snapshot_index = status.protocol.snapshot_index;
-        // Handed over as soon as the threshold is reached, never before.
-        assert!(
-            status.applied_index - snapshot_index < 10,
-            "applied {} with the latest snapshot at {snapshot_index}",
-            status.applied_index
-        );
-        assert!(snapshot_index == 0 || snapshot_index >= 10);
+        assert_eq!(status.applied_index, 25);
+        assert!(status.protocol.snapshot_index >= 20);
     }
-    let status = node.status().await;
-    assert_eq!(status.applied_index, 25);
-    assert!(status.protocol.snapshot_index >= 20);
 }

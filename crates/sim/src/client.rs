@@ -9,8 +9,8 @@ use crate::faults::Span;
 use crate::history::{Function, Value};
 use crate::options::SimOptions;
 use bytes::Bytes;
-use quorate_core::RequestId;
 use quorate_core::SeededRng;
+use quorate_core::{command_batch, RequestId};
 use quorate_kv::Command;
 
 /// The shape of a run's workload, drawn per seed.
@@ -76,7 +76,8 @@ pub(crate) struct Op {
     pub(crate) f: Function,
     pub(crate) key: Bytes,
     pub(crate) invoke_value: Value,
-    /// The postcard-encoded [`Command`], as the node driver submits it.
+    /// The postcard-encoded [`Command`] packed as a command batch of one,
+    /// as the node driver submits a lone command.
     pub(crate) command: Bytes,
     pub(crate) attempts: u32,
     /// Submissions allowed before recording `fail`.
@@ -197,7 +198,10 @@ impl Workload {
 
 impl Op {
     fn new(f: Function, key: Bytes, invoke_value: Value, command: Command) -> Self {
-        let command = Bytes::from(postcard::to_allocvec(&command).expect("commands encode"));
+        let encoded = postcard::to_allocvec(&command).expect("commands encode");
+        let mut batch = Vec::with_capacity(command_batch::framed_len(encoded.len()));
+        command_batch::put_command(&mut batch, &encoded);
+        let command = Bytes::from(batch);
         Op {
             f,
             key,

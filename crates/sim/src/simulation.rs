@@ -26,8 +26,8 @@ use crate::trace::{Trace, TraceHasher};
 use bytes::Bytes;
 use quorate_core::SeededRng;
 use quorate_core::{
-    Committed, EntryKind, LogIndex, NodeId, Protocol, ReadyId, RequestId, Role, Snapshot,
-    StateMachine, SubmitError, Term, WriteBatch,
+    command_batch, Committed, EntryKind, LogIndex, NodeId, Protocol, ReadyId, RequestId, Role,
+    Snapshot, StateMachine, SubmitError, Term, WriteBatch,
 };
 use quorate_kv::{Kv, Response};
 use std::cmp::Ordering;
@@ -1184,12 +1184,28 @@ impl<'a, 't, S: SimProtocol> Simulation<'a, 't, S> {
         self.trace.hasher.write_u64(index);
         self.trace.hasher.write_u64(entry.term);
         let response = if entry.kind == EntryKind::Command {
-            match self.nodes[node].kv.apply_encoded(index, &entry.data) {
-                Ok(response) => Some(response),
-                Err(error) => {
+            // Each submission is a batch of one command (see `Op`); the
+            // state machine is applied through the node driver's path.
+            let mut results = Vec::with_capacity(1);
+            command_batch::apply(&mut self.nodes[node].kv, index, &entry.data, |result| {
+                results.push(result)
+            });
+            let count = results.len();
+            match results.pop() {
+                Some(Ok(response)) if count == 1 => Some(response),
+                Some(Err(error)) => {
                     self.fail(
                         "contract",
                         format!("{id} output at {index} does not decode as a command: {error}"),
+                    );
+                    return false;
+                }
+                _ => {
+                    self.fail(
+                        "contract",
+                        format!(
+                            "{id} output at {index} holds {count} commands, not the one submitted"
+                        ),
                     );
                     return false;
                 }
