@@ -109,7 +109,8 @@ fn summary(seeds: u64, failures: u64, stats: &RunStats, wall_s: f64) -> String {
     format!(
         "seeds={seeds} failures={failures} ops_checked={} faults={} (crashes={} pauses={} \
          partitions={} corruptions={} torn_writes={} dropped={} duplicated={}) \
-         snapshots_taken={} snapshots_installed={} sim_time={:.1}s \
+         snapshots_taken={} snapshots_installed={} batches={} (shared={} commands_max={}) \
+         sim_time={:.1}s \
          events={} ticks={} wall={wall_s:.1}s events_per_sec={:.0} ticks_per_sec={:.0}",
         stats.ops_checked,
         stats.faults(),
@@ -122,6 +123,9 @@ fn summary(seeds: u64, failures: u64, stats: &RunStats, wall_s: f64) -> String {
         stats.messages_duplicated,
         stats.snapshots_taken,
         stats.snapshots_installed,
+        stats.batches_submitted,
+        stats.batches_shared,
+        stats.batch_commands_max,
         stats.sim_time_ns as f64 / 1e9,
         stats.events,
         stats.ticks,

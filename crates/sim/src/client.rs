@@ -9,8 +9,8 @@ use crate::faults::Span;
 use crate::history::{Function, Value};
 use crate::options::SimOptions;
 use bytes::Bytes;
+use quorate_core::RequestId;
 use quorate_core::SeededRng;
-use quorate_core::{command_batch, RequestId};
 use quorate_kv::Command;
 
 /// The shape of a run's workload, drawn per seed.
@@ -76,8 +76,8 @@ pub(crate) struct Op {
     pub(crate) f: Function,
     pub(crate) key: Bytes,
     pub(crate) invoke_value: Value,
-    /// The postcard-encoded [`Command`] packed as a command batch of one,
-    /// as the node driver submits a lone command.
+    /// The postcard-encoded [`Command`]; a node packs it into a command
+    /// batch with the others staged with it.
     pub(crate) command: Bytes,
     pub(crate) attempts: u32,
     /// Submissions allowed before recording `fail`.
@@ -198,10 +198,7 @@ impl Workload {
 
 impl Op {
     fn new(f: Function, key: Bytes, invoke_value: Value, command: Command) -> Self {
-        let encoded = postcard::to_allocvec(&command).expect("commands encode");
-        let mut batch = Vec::with_capacity(command_batch::framed_len(encoded.len()));
-        command_batch::put_command(&mut batch, &encoded);
-        let command = Bytes::from(batch);
+        let command = Bytes::from(postcard::to_allocvec(&command).expect("commands encode"));
         Op {
             f,
             key,

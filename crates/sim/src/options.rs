@@ -24,6 +24,12 @@ pub struct SimOptions {
     pub keys: Span<u64>,
     /// Pause between a client's operations, nanoseconds.
     pub think_ns: Span<u64>,
+    /// How long a node gathers client commands before it submits them to
+    /// its protocol as one command batch (one log entry), nanoseconds; each
+    /// seed draws one value. The node driver batches the commands of a
+    /// turn; wide windows here pack several clients' commands into one
+    /// entry often.
+    pub batch_window_ns: Span<u64>,
     /// Ticks a client waits for an answer before recording `info`.
     pub client_timeout_ticks: u64,
     /// Submissions per operation (first try plus retries elsewhere after
@@ -65,6 +71,7 @@ impl Default for SimOptions {
             clients: Span::new(2, 6),
             keys: Span::new(1, 4),
             think_ns: Span::new(0, 20_000_000),
+            batch_window_ns: Span::new(0, 5_000_000),
             client_timeout_ticks: 60,
             submit_attempts_max: 8,
             ops_max: 3_000,

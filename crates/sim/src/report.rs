@@ -82,6 +82,12 @@ pub struct RunStats {
     /// Snapshots received from a leader and installed in place of the
     /// state machine.
     pub snapshots_installed: u64,
+    /// Command batches nodes submitted to their protocol.
+    pub batches_submitted: u64,
+    /// Batches that held more than one command.
+    pub batches_shared: u64,
+    /// The most commands one batch held.
+    pub batch_commands_max: u64,
 }
 
 impl RunStats {
@@ -124,6 +130,9 @@ impl RunStats {
         self.applied_index_max = self.applied_index_max.max(other.applied_index_max);
         self.snapshots_taken += other.snapshots_taken;
         self.snapshots_installed += other.snapshots_installed;
+        self.batches_submitted += other.batches_submitted;
+        self.batches_shared += other.batches_shared;
+        self.batch_commands_max = self.batch_commands_max.max(other.batch_commands_max);
     }
 }
 

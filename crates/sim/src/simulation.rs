@@ -54,6 +54,12 @@ enum Event {
         client: usize,
         generation: u64,
     },
+    /// A node takes the commands staged since its last flush into one
+    /// command batch, as the driver does with a turn's commands.
+    Flush {
+        node: usize,
+        incarnation: u64,
+    },
     Crash,
     CrashNode {
         node: usize,
@@ -137,8 +143,14 @@ struct Node<P: Protocol> {
     tick_ns: u64,
     /// Events that arrived while paused, replayed on resume.
     stash: Vec<Event>,
-    /// Requests submitted here by clients: request id to client.
-    pending: BTreeMap<RequestId, usize>,
+    /// Requests submitted here: request id to the clients whose commands
+    /// the batch holds, in order (`None` once a client stopped waiting).
+    pending: BTreeMap<RequestId, Vec<Option<usize>>>,
+    /// Clients whose commands wait for the next flush, with the client
+    /// generation that was current when they were staged.
+    staged: Vec<(usize, u64)>,
+    /// A flush of `staged` is scheduled.
+    flush_scheduled: bool,
     corruptible: bool,
     last_role: Option<(Role, Term)>,
 }
@@ -179,6 +191,9 @@ pub(crate) struct Simulation<'a, 't, S: SimProtocol> {
     ended: bool,
     /// Applied entries between two snapshots a node takes (drawn per seed).
     snapshot_entries: u64,
+    /// How long a node gathers client commands before submitting them as
+    /// one batch (the node driver's turn).
+    batch_window_ns: u64,
 }
 
 /// Runs `seed` once and reports: a random schedule, or `scenario`'s
@@ -224,6 +239,9 @@ impl<'a, 't, S: SimProtocol> Simulation<'a, 't, S> {
             .snapshot_entries
             .draw(&mut SeededRng::new(seed ^ 0x5A4A_9E17_0C0D_E5A1))
             .max(1);
+        let batch_window_ns = options
+            .batch_window_ns
+            .draw(&mut SeededRng::new(seed ^ 0x0BA7_C4ED_C0DE_5EED));
         let members: Vec<NodeId> = (1..=size as u64).map(NodeId).collect();
         // A fixed minority may see bit flips: 1 of 3, 2 of 5.
         let mut order: Vec<usize> = (0..size).collect();
@@ -248,6 +266,8 @@ impl<'a, 't, S: SimProtocol> Simulation<'a, 't, S> {
                     tick_ns: ((options.tick_ns as f64) * (1.0 + drift)).max(1.0) as u64,
                     stash: Vec::new(),
                     pending: BTreeMap::new(),
+                    staged: Vec::new(),
+                    flush_scheduled: false,
                     corruptible: corruptible.contains(&i),
                     last_role: None,
                 }
@@ -296,6 +316,7 @@ impl<'a, 't, S: SimProtocol> Simulation<'a, 't, S> {
             scenario,
             ended: false,
             snapshot_entries,
+            batch_window_ns,
         }
     }
 
@@ -327,11 +348,13 @@ impl<'a, 't, S: SimProtocol> Simulation<'a, 't, S> {
     fn run(&mut self) {
         if self.trace.readable() {
             let line = format!(
-                "seed {} protocol {} nodes {} snapshot_entries {} faults {:?} workload {:?}",
+                "seed {} protocol {} nodes {} snapshot_entries {} batch_window {}us faults {:?} \
+                 workload {:?}",
                 self.seed,
                 self.plugin.name(),
                 self.members.len(),
                 self.snapshot_entries,
+                self.batch_window_ns / 1000,
                 self.drawn_faults,
                 self.workload
             );
@@ -549,6 +572,10 @@ impl<'a, 't, S: SimProtocol> Simulation<'a, 't, S> {
         self.clients[client].start(op, deadline);
         self.clients[client].target = Some(node);
         self.attempt(client);
+        // Submitted before the script's next step, alone in its batch.
+        if self.nodes[node].life == Life::Up {
+            self.flush(node);
+        }
     }
 
     fn handle(&mut self, event: Event) {
@@ -557,6 +584,7 @@ impl<'a, 't, S: SimProtocol> Simulation<'a, 't, S> {
             Event::Deliver { from, to, frame } => self.on_deliver(from, to, frame),
             Event::PersistDone { node, incarnation } => self.on_persist_done(node, incarnation),
             Event::Client { client, generation } => self.on_client(client, generation),
+            Event::Flush { node, incarnation } => self.on_flush(node, incarnation),
             Event::Crash => self.on_crash(),
             Event::CrashNode { node, incarnation } => {
                 if !self.calm && self.nodes[node].incarnation == incarnation {
@@ -687,6 +715,8 @@ impl<'a, 't, S: SimProtocol> Simulation<'a, 't, S> {
         n.stash.clear();
         // Clients waiting on this node never hear back; they time out.
         n.pending.clear();
+        n.staged.clear();
+        n.flush_scheduled = false;
         n.incarnation += 1;
         let damage = n.storage.crash(&mut self.rng, torn_write);
         self.stats.crashes += 1;
@@ -1183,29 +1213,25 @@ impl<'a, 't, S: SimProtocol> Simulation<'a, 't, S> {
         }
         self.trace.hasher.write_u64(index);
         self.trace.hasher.write_u64(entry.term);
-        let response = if entry.kind == EntryKind::Command {
-            // Each submission is a batch of one command (see `Op`); the
-            // state machine is applied through the node driver's path.
-            let mut results = Vec::with_capacity(1);
+        let responses = if entry.kind == EntryKind::Command {
+            // The node driver's path: every command of the batch, in order.
+            let mut results = Vec::new();
             command_batch::apply(&mut self.nodes[node].kv, index, &entry.data, |result| {
                 results.push(result)
             });
-            let count = results.len();
-            match results.pop() {
-                Some(Ok(response)) if count == 1 => Some(response),
-                Some(Err(error)) => {
+            match results.into_iter().collect::<Result<Vec<Response>, _>>() {
+                Ok(responses) if !responses.is_empty() => Some(responses),
+                Ok(_) => {
                     self.fail(
                         "contract",
-                        format!("{id} output at {index} does not decode as a command: {error}"),
+                        format!("{id} output at {index} is a command batch with no command"),
                     );
                     return false;
                 }
-                _ => {
+                Err(error) => {
                     self.fail(
                         "contract",
-                        format!(
-                            "{id} output at {index} holds {count} commands, not the one submitted"
-                        ),
+                        format!("{id} output at {index} does not decode as commands: {error}"),
                     );
                     return false;
                 }
@@ -1218,14 +1244,29 @@ impl<'a, 't, S: SimProtocol> Simulation<'a, 't, S> {
             self.trace.line(
                 self.now_ns,
                 format_args!(
-                    "{id} applies {index} (term {}, {:?}) -> {response:?}",
+                    "{id} applies {index} (term {}, {:?}) -> {responses:?}",
                     entry.term, entry.kind
                 ),
             );
         }
-        if let (Some(request), Some(response)) = (output.request, response) {
-            if let Some(client) = self.nodes[node].pending.remove(&request) {
-                self.answer(client, node, request, &entry, response);
+        if let (Some(request), Some(responses)) = (output.request, responses) {
+            if let Some(clients) = self.nodes[node].pending.remove(&request) {
+                if clients.len() != responses.len() {
+                    self.fail(
+                        "contract",
+                        format!(
+                            "{id} output at {index} holds {} commands; its request had {}",
+                            responses.len(),
+                            clients.len()
+                        ),
+                    );
+                    return false;
+                }
+                for (client, response) in clients.into_iter().zip(responses) {
+                    if let Some(client) = client {
+                        self.answer(client, node, request, &entry, response);
+                    }
+                }
             }
         }
         true
@@ -1385,7 +1426,6 @@ impl<'a, 't, S: SimProtocol> Simulation<'a, 't, S> {
             None => self.rng.index(size),
         };
         let deadline = op.deadline_ns;
-        let command = op.command.clone();
         match self.nodes[node].life {
             Life::Down | Life::Corrupted => {
                 // Connection refused: certainly not submitted; try elsewhere.
@@ -1401,23 +1441,87 @@ impl<'a, 't, S: SimProtocol> Simulation<'a, 't, S> {
                 self.schedule(deadline - self.now_ns, Event::Client { client, generation });
             }
             Life::Up => {
-                let result = self.nodes[node]
-                    .protocol
-                    .as_mut()
-                    .expect("an up node has a protocol")
-                    .submit(command);
-                match result {
-                    Ok(request) => {
-                        let incarnation = self.nodes[node].incarnation;
-                        self.nodes[node].pending.insert(request, client);
-                        let c = &mut self.clients[client];
-                        c.target = Some(node);
-                        c.op.as_mut().expect("op").submitted = Some((node, incarnation, request));
-                        let generation = c.bump();
-                        self.schedule(deadline - self.now_ns, Event::Client { client, generation });
-                        self.drain(node);
-                    }
-                    Err(error) => self.rejected(client, node, error),
+                // Staged for the node's next batch; the deadline runs from
+                // now.
+                let c = &mut self.clients[client];
+                c.target = Some(node);
+                c.op.as_mut().expect("op").submitted = None;
+                let generation = c.bump();
+                self.schedule(deadline - self.now_ns, Event::Client { client, generation });
+                let n = &mut self.nodes[node];
+                n.staged.push((client, generation));
+                if !n.flush_scheduled {
+                    n.flush_scheduled = true;
+                    let incarnation = n.incarnation;
+                    self.schedule(self.batch_window_ns, Event::Flush { node, incarnation });
+                }
+            }
+        }
+    }
+
+    fn on_flush(&mut self, node: usize, incarnation: u64) {
+        let n = &mut self.nodes[node];
+        if n.incarnation != incarnation {
+            // Crashed since: the staged commands went with it.
+            return;
+        }
+        match n.life {
+            Life::Up => self.flush(node),
+            // A paused driver takes nothing from its mailbox.
+            Life::Paused => n.stash.push(Event::Flush { node, incarnation }),
+            Life::Down | Life::Corrupted => {}
+        }
+    }
+
+    /// Submits the commands staged at `node` (an up node) as one command
+    /// batch, in the order they were staged, as the node driver does.
+    fn flush(&mut self, node: usize) {
+        self.nodes[node].flush_scheduled = false;
+        let staged = std::mem::take(&mut self.nodes[node].staged);
+        // A client whose deadline passed meanwhile has moved on.
+        let clients: Vec<usize> = staged
+            .into_iter()
+            .filter(|&(client, generation)| {
+                let c = &self.clients[client];
+                c.generation == generation && c.op.is_some()
+            })
+            .map(|(client, _)| client)
+            .collect();
+        if clients.is_empty() {
+            return;
+        }
+        let mut batch = Vec::new();
+        for &client in &clients {
+            let op = self.clients[client]
+                .op
+                .as_ref()
+                .expect("a staged operation");
+            command_batch::put_command(&mut batch, &op.command);
+        }
+        self.trace.hasher.write_u64(0xF1 + clients.len() as u64);
+        self.stats.batches_submitted += 1;
+        self.stats.batches_shared += u64::from(clients.len() > 1);
+        self.stats.batch_commands_max = self.stats.batch_commands_max.max(clients.len() as u64);
+        let result = self.nodes[node]
+            .protocol
+            .as_mut()
+            .expect("an up node has a protocol")
+            .submit(Bytes::from(batch));
+        match result {
+            Ok(request) => {
+                let incarnation = self.nodes[node].incarnation;
+                for &client in &clients {
+                    self.clients[client].op.as_mut().expect("op").submitted =
+                        Some((node, incarnation, request));
+                }
+                self.nodes[node]
+                    .pending
+                    .insert(request, clients.into_iter().map(Some).collect());
+                self.drain(node);
+            }
+            Err(error) => {
+                for client in clients {
+                    self.rejected(client, node, error.clone());
                 }
             }
         }
@@ -1452,17 +1556,19 @@ impl<'a, 't, S: SimProtocol> Simulation<'a, 't, S> {
     /// The protocol reported that a submitted request will not produce an
     /// output here.
     fn request_failed(&mut self, node: usize, request: RequestId, error: SubmitError) {
-        let Some(client) = self.nodes[node].pending.remove(&request) else {
+        let Some(clients) = self.nodes[node].pending.remove(&request) else {
             return;
         };
         let incarnation = self.nodes[node].incarnation;
-        let matches = self.clients[client]
-            .op
-            .as_ref()
-            .is_some_and(|op| op.submitted == Some((node, incarnation, request)));
-        if matches {
-            self.clients[client].op.as_mut().expect("op").submitted = None;
-            self.rejected(client, node, error);
+        for client in clients.into_iter().flatten() {
+            let matches = self.clients[client]
+                .op
+                .as_ref()
+                .is_some_and(|op| op.submitted == Some((node, incarnation, request)));
+            if matches {
+                self.clients[client].op.as_mut().expect("op").submitted = None;
+                self.rejected(client, node, error.clone());
+            }
         }
     }
 
@@ -1521,8 +1627,19 @@ impl<'a, 't, S: SimProtocol> Simulation<'a, 't, S> {
             EventType::Invoke => unreachable!("an invoke finishes nothing"),
         }
         if let Some((node, incarnation, request)) = op.submitted {
-            if self.nodes[node].incarnation == incarnation {
-                self.nodes[node].pending.remove(&request);
+            let n = &mut self.nodes[node];
+            if n.incarnation == incarnation {
+                // The others in its batch still wait.
+                if let Some(clients) = n.pending.get_mut(&request) {
+                    for slot in clients.iter_mut() {
+                        if *slot == Some(client) {
+                            *slot = None;
+                        }
+                    }
+                    if clients.iter().all(Option::is_none) {
+                        n.pending.remove(&request);
+                    }
+                }
             }
         }
         self.next_op_later(client);
