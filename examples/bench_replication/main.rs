@@ -73,6 +73,11 @@ struct Args {
     /// when not given).
     #[arg(long)]
     tick_ms: Option<u64>,
+    /// Largest command batch a node packs into one log entry, in bytes
+    /// (the node's default when not given); 1 gives every command an entry
+    /// of its own.
+    #[arg(long)]
+    batch_bytes_max: Option<usize>,
     /// The replicated state machine.
     #[arg(long, value_enum, default_value_t = Machine::Kv)]
     machine: Machine,
@@ -290,6 +295,9 @@ fn run_one<S: BenchMachine>(
     let mut options = NodeOptions::default();
     if let Some(tick_ms) = args.tick_ms {
         options.tick_interval = Duration::from_millis(tick_ms);
+    }
+    if let Some(batch_bytes_max) = args.batch_bytes_max {
+        options.batch_bytes_max = batch_bytes_max;
     }
     let cluster = server_rt.block_on(start_cluster::<S>(members, options))?;
 

@@ -572,20 +572,30 @@ async fn each_peer_gets_its_own_message_when_several_leave_in_one_batch() {
 }
 
 #[tokio::test]
-async fn an_undecodable_committed_command_is_skipped() {
+async fn undecodable_committed_commands_are_skipped_and_the_rest_applied() {
     let network = MemNetwork::new();
     let storage = MemStorage::new();
     let (node, record) = start(SoloConfig::default(), &network, &storage).await;
     let peer = network.join(PEER);
-    // Not a varint: `u64` cannot decode it.
-    let bad = SoloMessage::Propose(Bytes::from_static(&[0xff; 11]));
-    peer.send(ME, wire::encode_frame(GroupId(0), &bad));
-    let status = wait_for_status(&node, |s| s.applied_index == 1).await;
-    assert_eq!(status.undecodable_commands, 1);
-    assert!(record.lock().unwrap().applied.is_empty());
+    // Entry 1: commands 3 and 4 around one that is not a varint, which
+    // `u64` cannot decode.
+    let mut batch = Vec::new();
+    for command in [&[3u8][..], &[0xff; 11], &[4]] {
+        quorate_core::command_batch::put_command(&mut batch, command);
+    }
+    // Entry 2: command 9, then a length prefix that never ends: the batch
+    // breaks off there.
+    let broken = vec![1, 9, 0xff];
+    for data in [batch, broken] {
+        let propose = SoloMessage::Propose(Bytes::from(data));
+        peer.send(ME, wire::encode_frame(GroupId(0), &propose));
+    }
+    let status = wait_for_status(&node, |s| s.applied_index == 2).await;
+    assert_eq!(status.undecodable_commands, 2);
+    assert_eq!(record.lock().unwrap().applied, vec![(1, 3), (1, 4), (2, 9)]);
     // The node goes on.
-    assert_eq!(node.submit(5).await, Ok(2));
-    assert_eq!(record.lock().unwrap().applied, vec![(2, 5)]);
+    assert_eq!(node.submit(5).await, Ok(3));
+    assert_eq!(record.lock().unwrap().applied.last(), Some(&(3, 5)));
 }
 
 #[tokio::test]
