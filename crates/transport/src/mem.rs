@@ -6,6 +6,7 @@ use quorate_core::{NodeId, Transport, TransportStats, TryRecv};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
 use tokio::sync::mpsc;
 
 /// Default capacity of each node's inbox, in frames.
@@ -174,13 +175,21 @@ impl Transport for MemTransport {
     }
 
     fn try_recv(&mut self) -> TryRecv {
-        match self.receiver.try_recv() {
-            Ok((from, frame)) => {
+        // One poll with a no-op waker rather than `mpsc::Receiver::try_recv`,
+        // which parks the thread while a sender on another core has claimed
+        // a slot and not yet written it: `try_recv` must never wait. A frame
+        // still being written is reported as `Empty` and handed out by the
+        // next call or by `recv`, which registers the caller's waker again
+        // (the no-op one replaces it here; the node always polls `recv`
+        // before it waits).
+        let mut cx = Context::from_waker(Waker::noop());
+        match self.receiver.poll_recv(&mut cx) {
+            Poll::Ready(Some((from, frame))) => {
                 self.counters.received.fetch_add(1, Ordering::Relaxed);
                 TryRecv::Frame(from, frame)
             }
-            Err(mpsc::error::TryRecvError::Empty) => TryRecv::Empty,
-            Err(mpsc::error::TryRecvError::Disconnected) => TryRecv::Closed,
+            Poll::Ready(None) => TryRecv::Closed,
+            Poll::Pending => TryRecv::Empty,
         }
     }
 
