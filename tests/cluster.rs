@@ -5,7 +5,6 @@ mod common;
 
 use bytes::Bytes;
 use common::{eventually, Cluster, DEADLINE};
-use futures::stream::{self, StreamExt};
 use quorate_core::{NodeId, Role, SubmitError, Transport};
 use quorate_node::NodeOptions;
 use std::collections::{BTreeMap, BTreeSet};
@@ -74,18 +73,8 @@ async fn ten_thousand_commands_apply_in_the_same_order_everywhere() {
     const COMMANDS: u64 = 10_000;
     let cluster = Cluster::start(3, false).await;
     cluster.leader().await;
-    let acknowledged: Vec<u64> = stream::iter(0..COMMANDS)
-        .map(|command| {
-            let cluster = &cluster;
-            async move {
-                cluster.submit(command).await;
-                command
-            }
-        })
-        .buffer_unordered(64)
-        .collect()
-        .await;
-    assert_eq!(acknowledged.len() as u64, COMMANDS);
+    let acknowledged = cluster.submit_all(0..COMMANDS, 64).await;
+    assert_eq!(acknowledged as u64, COMMANDS);
 
     let sequence = assert_identical_logs(&cluster).await;
     let distinct: BTreeSet<u64> = sequence.iter().map(|(_, command)| *command).collect();
@@ -293,18 +282,7 @@ async fn a_follower_far_behind_catches_up_by_snapshot_and_logs_stay_bounded() {
     // concurrency commands share entries, so keep going until they have.
     let mut next = 21u64;
     let compacted = loop {
-        let acknowledged: Vec<u64> = stream::iter(next..next + 250)
-            .map(|command| {
-                let cluster = &cluster;
-                async move {
-                    cluster.submit(command).await;
-                    command
-                }
-            })
-            .buffer_unordered(32)
-            .collect()
-            .await;
-        assert_eq!(acknowledged.len(), 250);
+        assert_eq!(cluster.submit_all(next..next + 250, 32).await, 250);
         next += 250;
         let leader = cluster.leader().await;
         let compacted = cluster.node(leader).status().await.protocol.snapshot_index;

@@ -200,6 +200,18 @@ impl Cluster {
         submit_with_retry(&self.nodes, command).await
     }
 
+    /// Submits every command of `commands` as [`submit`](Self::submit)
+    /// does, `concurrency` at a time, and returns how many were applied
+    /// (each is, or the call panics).
+    pub async fn submit_all(&self, commands: std::ops::Range<u64>, concurrency: usize) -> usize {
+        use futures::stream::{self, StreamExt};
+        stream::iter(commands)
+            .map(|command| self.submit(command))
+            .buffer_unordered(concurrency)
+            .count()
+            .await
+    }
+
     /// Waits until every running node applied at least `index`.
     pub async fn wait_applied(&self, index: LogIndex) {
         eventually("every node applies the log", || async {

@@ -13,7 +13,6 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 use support::{Gated, Recorder, Solo, SoloConfig, SoloMessage};
-use tokio::sync::{Notify, Semaphore};
 
 const ME: NodeId = NodeId(1);
 const PEER: NodeId = NodeId(9);
@@ -327,13 +326,7 @@ async fn submit_in_one_turn(
     Vec<Result<(u64, u64), SubmitError>>,
 ) {
     let network = MemNetwork::new();
-    let permits = Arc::new(Semaphore::new(0));
-    let entered = Arc::new(Notify::new());
-    let storage = Gated {
-        inner: MemStorage::new(),
-        permits: Arc::clone(&permits),
-        entered: Arc::clone(&entered),
-    };
+    let (storage, permits, entered) = Gated::closed();
     let inner = storage.inner.clone();
     let node = Node::builder(ME, SoloConfig::default())
         .transport(network.join(ME))
@@ -654,13 +647,7 @@ async fn dropping_every_handle_stops_the_node() {
 #[tokio::test]
 async fn a_full_mailbox_makes_try_submit_busy_and_submit_wait() {
     let network = MemNetwork::new();
-    let permits = Arc::new(Semaphore::new(0));
-    let entered = Arc::new(Notify::new());
-    let storage = Gated {
-        inner: MemStorage::new(),
-        permits: Arc::clone(&permits),
-        entered: Arc::clone(&entered),
-    };
+    let (storage, permits, entered) = Gated::closed();
     let (recorder, record) = Recorder::new(&storage.inner);
     let node: Node<Solo, Recorder> = Node::builder(ME, SoloConfig::default())
         .transport(network.join(ME))

@@ -280,6 +280,22 @@ pub struct Gated {
     pub entered: Arc<Notify>,
 }
 
+impl Gated {
+    /// A fresh `MemStorage` whose writes wait, with the semaphore that lets
+    /// them through (no permits yet) and the notice each write gives as it
+    /// starts waiting.
+    pub fn closed() -> (Gated, Arc<Semaphore>, Arc<Notify>) {
+        let permits = Arc::new(Semaphore::new(0));
+        let entered = Arc::new(Notify::new());
+        let gated = Gated {
+            inner: MemStorage::new(),
+            permits: Arc::clone(&permits),
+            entered: Arc::clone(&entered),
+        };
+        (gated, permits, entered)
+    }
+}
+
 #[async_trait]
 impl Storage for Gated {
     async fn recover(&mut self) -> Result<Recovered, StorageError> {
