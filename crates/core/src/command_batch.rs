@@ -280,6 +280,50 @@ mod tests {
         }
     }
 
+    proptest::proptest! {
+        /// Any list of commands comes back as it went in.
+        #[test]
+        fn any_batch_round_trips(
+            commands in proptest::collection::vec(
+                proptest::collection::vec(proptest::prelude::any::<u8>(), 0..300),
+                0..20,
+            )
+        ) {
+            let slices: Vec<&[u8]> = commands.iter().map(Vec::as_slice).collect();
+            let data = batch(&slices);
+            let decoded: Vec<Vec<u8>> = commands_of(&data).map(|c| c.unwrap().to_vec()).collect();
+            proptest::prop_assert_eq!(decoded, commands);
+        }
+
+        /// Arbitrary bytes (a corrupted entry) never panic: they decode to
+        /// whole commands that lie within the data, then at most one error,
+        /// and nothing after it.
+        #[test]
+        fn arbitrary_bytes_decode_or_fail_cleanly(
+            data in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..200)
+        ) {
+            let data = Bytes::from(data);
+            let results: Vec<_> = commands_of(&data).collect();
+            let errors = results.iter().filter(|r| r.is_err()).count();
+            proptest::prop_assert!(errors <= 1);
+            if errors == 1 {
+                proptest::prop_assert!(results.last().unwrap().is_err());
+            }
+            let within = data.as_ptr_range();
+            for command in results.iter().flatten() {
+                let range = command.as_ptr_range();
+                proptest::prop_assert!(
+                    command.is_empty() || (within.start <= range.start && range.end <= within.end)
+                );
+            }
+        }
+    }
+
+    /// `commands`, named apart from the proptest-generated argument.
+    fn commands_of(data: &Bytes) -> Commands<'_> {
+        commands(data)
+    }
+
     #[test]
     fn a_batch_that_breaks_off_yields_its_commands_then_one_error() {
         let whole = batch(&[b"one", b"two"]);
