@@ -7,6 +7,7 @@ use quorate_storage::MemStorage;
 use quorate_transport::MemNetwork;
 use std::collections::BTreeMap;
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::time::{sleep, Instant};
 
@@ -39,7 +40,14 @@ where
     state_machine_for: StateMachineFor<S>,
     storages: BTreeMap<NodeId, MemStorage>,
     running: BTreeMap<NodeId, Node<C::Protocol, S>>,
+    /// The node the last successful [`submit`](Self::submit) went to, or
+    /// [`NO_LEADER`]: submits try it first instead of asking every node
+    /// for its status each time.
+    last_leader: AtomicU64,
 }
+
+/// `last_leader` when no leader is known (members are numbered from 1).
+const NO_LEADER: u64 = 0;
 
 impl<C: ProtocolConfig, S: StateMachine> fmt::Debug for LocalCluster<C, S>
 where
@@ -74,6 +82,7 @@ where
             config_for: Box::new(config_for),
             state_machine_for: Box::new(state_machine_for),
             running: BTreeMap::new(),
+            last_leader: AtomicU64::new(NO_LEADER),
         };
         for id in members {
             cluster.restart(id).await?;
@@ -169,11 +178,20 @@ where
     /// Submits `command` to the leader, following `NotLeader` hints and
     /// waiting out elections. Indeterminate outcomes are returned, not
     /// retried: retrying could apply the command twice.
+    ///
+    /// The node that took the previous command is tried first, so that in
+    /// steady state a submit is one request to one node; the nodes are
+    /// asked who leads only when that one is gone or refuses.
     pub async fn submit(&self, command: S::Command) -> Result<S::Response, SubmitError>
     where
         S::Command: Clone,
     {
-        let mut target = self.leader().await;
+        let remembered = NodeId(self.last_leader.load(Ordering::Relaxed));
+        let mut target = if self.running.contains_key(&remembered) {
+            Some(remembered)
+        } else {
+            self.leader().await
+        };
         let mut last_error = SubmitError::NotLeader { leader_hint: None };
         for _ in 0..SUBMIT_ATTEMPTS_MAX {
             let Some(node) = target.and_then(|id| self.running.get(&id)) else {
@@ -197,7 +215,12 @@ where
                     sleep(POLL_INTERVAL).await;
                     target = self.leader().await;
                 }
-                answer => return answer,
+                answer => {
+                    if let Some(NodeId(id)) = target {
+                        self.last_leader.store(id, Ordering::Relaxed);
+                    }
+                    return answer;
+                }
             }
         }
         Err(last_error)
