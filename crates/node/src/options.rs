@@ -60,7 +60,9 @@ pub struct NodeOptions {
     /// Bytes of applied command entries after which the driver snapshots,
     /// as for [`snapshot_entries`](Self::snapshot_entries). Under load an
     /// entry carries a batch of many commands, so a count of entries alone
-    /// would let the log grow with the batch size.
+    /// would let the log grow with the batch size. The default (1 MiB)
+    /// suits a small state; each snapshot serializes the whole state, so a
+    /// large one wants a larger value (the log then holds more).
     pub snapshot_bytes: u64,
 }
 
