@@ -35,7 +35,8 @@ pub struct NodeStatus {
     pub undecodable_commands: u64,
     /// The transport's counters.
     pub transport: TransportStats,
-    /// Requests submitted to the protocol and not yet answered.
+    /// Commands submitted to the protocol (in command batches) and not yet
+    /// answered.
     pub pending_requests: usize,
     /// True once the node has stopped (shut down or halted).
     pub stopped: bool,
