@@ -384,6 +384,33 @@ async fn commands_taken_together_share_an_entry_and_a_bad_one_fails_alone() {
 }
 
 #[tokio::test]
+async fn commands_beyond_the_pending_limit_are_busy_even_within_one_batch() {
+    // Three commands may be pending; four come in one turn (the first
+    // command is answered before that turn).
+    let options = NodeOptions {
+        pending_requests_max: 3,
+        ..options()
+    };
+    let (node, _storage, first, answers) = submit_in_one_turn(options, &[1, 2, 3, 4]).await;
+    assert_eq!(first, Ok((1, 100)));
+    assert_eq!(
+        answers,
+        vec![
+            Ok((2, 101)),
+            Ok((2, 103)),
+            Ok((2, 106)),
+            Err(SubmitError::Busy {
+                in_flight: 3,
+                limit: 3
+            })
+        ]
+    );
+    // The refused command left nothing behind.
+    assert_eq!(node.submit(Touchy(5)).await, Ok((3, 111)));
+    assert_eq!(node.status().await.pending_requests, 0);
+}
+
+#[tokio::test]
 async fn a_turn_packs_its_commands_into_entries_of_at_most_batch_bytes_max() {
     // Each command is a one-byte varint behind a one-byte length prefix:
     // two fit in four bytes.
