@@ -502,8 +502,12 @@ where
             return;
         }
         self.unsnapshotted_bytes += entry.data.len() as u64;
-        let mut replies = request.and_then(|request| self.pending.take(request));
-        let mut submitters = replies.iter_mut().flat_map(|replies| replies.drain(..));
+        // Entries proposed elsewhere have no submitters here (an empty list
+        // allocates nothing).
+        let mut replies = request
+            .and_then(|request| self.pending.take(request))
+            .unwrap_or_default();
+        let mut submitters = replies.drain(..);
         let undecodable = &mut self.undecodable_commands;
         command_batch::apply(
             &mut self.state_machine,
@@ -531,7 +535,7 @@ where
                 reason: "the entry's command batch broke off before this command".into(),
             }));
         }
-        if let Some(replies) = replies {
+        if replies.capacity() > 0 {
             self.pending.recycle(replies);
         }
     }
