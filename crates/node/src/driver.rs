@@ -4,7 +4,7 @@
 
 use crate::handle::{Control, NodeStatus, Shared, Submission};
 use crate::options::NodeOptions;
-use crate::pending::{fail_each, PendingTable, Replies};
+use crate::pending::{fail_each, PendingTable, Replies, Reply};
 use crate::sync::{lock, Arc, Ordering};
 use crate::wire;
 use bytes::Bytes;
@@ -294,46 +294,56 @@ where
             encoded_len,
         } in staged.drain(..)
         {
-            let len = match encoded_len {
-                Ok(len) if len > bytes_max => Err(SubmitError::TooLarge {
+            let refusal = match encoded_len {
+                Ok(len) if len > bytes_max => SubmitError::TooLarge {
                     size_bytes: len,
                     limit_bytes: bytes_max,
-                }),
-                Ok(_) if self.pending.is_full_with(replies.len()) => Err(SubmitError::Busy {
+                },
+                Ok(_) if self.pending.is_full_with(replies.len()) => SubmitError::Busy {
                     in_flight: self.pending.len() + replies.len(),
                     limit: self.pending.capacity(),
-                }),
-                Ok(len) => Ok(len),
-                Err(error) => Err(SubmitError::InvalidCommand {
-                    reason: error.to_string(),
-                }),
-            };
-            let len = match len {
-                Ok(len) => len,
-                Err(error) => {
-                    let _ = reply.send(Err(error));
+                },
+                Ok(len) => {
+                    self.pack(&command, len, reply, &mut replies);
                     continue;
                 }
+                Err(error) => SubmitError::InvalidCommand {
+                    reason: error.to_string(),
+                },
             };
-            let framed = command_batch::framed_len(len);
-            if !self.command_batch.is_empty()
-                && self.command_batch.len_bytes() + framed > self.options.batch_bytes_max
-            {
-                replies = self.propose_batch(replies);
-            }
-            match self.command_batch.push(&command, len) {
-                Ok(()) => replies.push(reply),
-                Err(error) => {
-                    let _ = reply.send(Err(SubmitError::InvalidCommand {
-                        reason: error.to_string(),
-                    }));
-                }
-            }
+            let _ = reply.send(Err(refusal));
         }
         let replies = self.propose_batch(replies);
         self.pending.recycle(replies);
         // Keep the allocation for the next turn.
         self.staged = staged;
+    }
+
+    /// Adds `command`, `len` bytes encoded, to the batch being built,
+    /// submitting that batch first when the command would take it past
+    /// `batch_bytes_max`.
+    fn pack(
+        &mut self,
+        command: &S::Command,
+        len: usize,
+        reply: Reply<S::Response>,
+        replies: &mut Replies<S::Response>,
+    ) {
+        let framed = command_batch::framed_len(len);
+        if !self.command_batch.is_empty()
+            && self.command_batch.len_bytes() + framed > self.options.batch_bytes_max
+        {
+            let proposed = std::mem::take(replies);
+            *replies = self.propose_batch(proposed);
+        }
+        match self.command_batch.push(command, len) {
+            Ok(()) => replies.push(reply),
+            Err(error) => {
+                let _ = reply.send(Err(SubmitError::InvalidCommand {
+                    reason: error.to_string(),
+                }));
+            }
+        }
     }
 
     /// Submits the command batch built so far, whose submitters are

@@ -139,8 +139,6 @@ pub fn decode_frame<M: DeserializeOwned>(group: GroupId, frame: &Bytes) -> Resul
 pub struct CommandBatch {
     buffer: BytesMut,
     commands: usize,
-    /// Bytes in the batch that are not length prefixes.
-    body_bytes: usize,
 }
 
 /// The least a batch buffer is allocated with. Each batch is split off the
@@ -204,7 +202,6 @@ impl CommandBatch {
         match written {
             Ok(written) if written == len => {
                 self.commands += 1;
-                self.body_bytes += len;
                 Ok(())
             }
             outcome => {
@@ -220,11 +217,11 @@ impl CommandBatch {
     /// whatever room remains in its buffer.
     pub fn take(&mut self) -> Bytes {
         let commands = std::mem::take(&mut self.commands);
-        let body_bytes = std::mem::take(&mut self.body_bytes);
-        if body_bytes == 0 {
-            // Only empty commands: static data, so that the entry's many
-            // clones (write batch, AppendEntries, outputs) update no
-            // reference count.
+        // An empty command is its one-byte zero prefix and any other takes
+        // more, so a batch as long as its count holds only empty commands.
+        if self.buffer.len() == commands {
+            // Static data, so that the entry's many clones (write batch,
+            // AppendEntries, outputs) update no reference count.
             if let Some(data) = command_batch::empty_commands(commands) {
                 self.buffer.clear();
                 return data;
